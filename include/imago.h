@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * libimago: make, read, check and restore imago disk images.
+ *
+ * Conventions: every function returning int returns 0 (or a count) on success and a
+ * negative errno on failure, with fixed meanings:
+ *   -EBADMSG    the image (or a structure read from a disk) is damaged
+ *   -ENOTSUP    not an imago image of a version/feature this library knows
+ *   -EIO        a read or write failed on the medium
+ *   -ENOSPC     the output is full
+ *   -EINVAL     a bad argument
+ * Detail (what, where) is kept on the handle: imago_errmsg() gives one line.
+ * The library never prints, never exits and never aborts on bad input.
+ */
+#ifndef IMAGO_H
+#define IMAGO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define IMAGO_VERSION_STRING "1.0.0"
+#define IMAGO_FORMAT_MAJOR 1
+#define IMAGO_FORMAT_MINOR 0
+
+#define IMAGO_CHUNK_MIN (64u * 1024)
+#define IMAGO_CHUNK_MAX (16u * 1024 * 1024)
+#define IMAGO_CHUNK_DEFAULT (1u * 1024 * 1024)
+#define IMAGO_LEVEL_DEFAULT 3
+#define IMAGO_DIGEST_LEN 32
+
+/* States of the extent map (docs/FORMAT.md §2); values are on-disk. */
+enum imago_state {
+	IMAGO_USED = 1,
+	IMAGO_FREE = 2,
+	IMAGO_ZERO = 3,
+	IMAGO_BAD = 4,
+	IMAGO_UNTRIED = 5,
+};
+
+struct imago_extent {
+	uint64_t offset;
+	uint64_t length;
+	enum imago_state state;
+};
+
+/* Where an error happened. Filled by every failing call that takes an imago_err. */
+struct imago_err {
+	int code;             /* negative errno, as returned */
+	int64_t file_offset;  /* offset in the image/file concerned, or -1 */
+	int64_t dev_offset;   /* logical device offset concerned, or -1 */
+	int64_t chunk;        /* chunk number concerned, or -1 */
+	char msg[512];        /* one line, no trailing newline: what failed and where */
+};
+
+/* Progress: called from the thread that drives the operation, at most ~10 times a second
+ * and once at the end (done == total). Return nonzero to cancel (-ECANCELED). */
+typedef int (*imago_progress_fn)(void *opaque, uint64_t done, uint64_t total);
+
+/* ---------------------------------------------------------------- create */
+
+struct imago_create_opts {
+	int source_fd;           /* readable; a file, block device or pipe */
+	uint64_t source_size;    /* bytes to image (required: sources have a known size) */
+	uint32_t logical_sector_size;   /* 0 = 512 */
+	uint32_t physical_sector_size;  /* 0 = logical */
+	int out_fd;              /* written sequentially, never seeked */
+	uint32_t chunk_size;     /* 0 = IMAGO_CHUNK_DEFAULT */
+	int level;               /* zstd level 1..19; 0 = default */
+	unsigned threads;        /* 0 = all online CPUs */
+	const char *const *metadata; /* NULL-terminated key, value, key, value, ... or NULL */
+	imago_progress_fn progress;
+	void *progress_opaque;
+};
+
+struct imago_create_result {
+	uint64_t device_size;
+	uint64_t stored_bytes;   /* payload bytes of DATA frames */
+	uint64_t image_bytes;    /* everything written */
+	uint64_t data_chunks, zero_chunks;
+	uint8_t digest[IMAGO_DIGEST_LEN];
+};
+
+int imago_create(const struct imago_create_opts *opts, struct imago_create_result *res,
+		 struct imago_err *err);
+
+/* ---------------------------------------------------------------- reading */
+
+typedef struct imago_image imago_image;
+
+struct imago_info {
+	uint16_t version_major, version_minor;
+	uint64_t incompat_features, compat_features;
+	uint64_t device_size;
+	uint32_t chunk_size;
+	uint32_t logical_sector_size, physical_sector_size;
+	int codec, level;
+	uint64_t data_chunks, zero_frames, stored_bytes, image_bytes;
+	uint64_t bytes_by_state[6];   /* indexed by enum imago_state */
+	uint64_t extent_count;
+	uint8_t digest[IMAGO_DIGEST_LEN];
+};
+
+/* Open a complete image for random access (needs a seekable file). Checks header,
+ * trailer, sections and their invariants; chunks are checked as they are read. */
+int imago_image_open(const char *path, imago_image **out, struct imago_err *err);
+int imago_image_open_fd(int fd, const char *name, imago_image **out, struct imago_err *err);
+void imago_image_close(imago_image *img);
+
+int imago_image_info(const imago_image *img, struct imago_info *info);
+/* Metadata value for key, or NULL. Valid until close. */
+const char *imago_image_meta(const imago_image *img, const char *key);
+/* Iterate metadata: returns 1 and sets key/value for index i, 0 past the end. */
+int imago_image_meta_at(const imago_image *img, size_t i, const char **key, const char **value);
+
+/* Read len bytes of the logical device at offset (non-USED bytes read as zeros). Returns
+ * bytes read (short only at end of device) or a negative errno; -EBADMSG never returns
+ * wrong data. Thread-safe: each call may use its own decompression state. */
+ssize_t imago_image_pread(imago_image *img, void *buf, size_t len, uint64_t offset);
+
+/* Iterate the extent map: calls fn for each extent in order; a nonzero return stops. */
+int imago_image_extents(const imago_image *img,
+			int (*fn)(void *opaque, const struct imago_extent *e), void *opaque);
+
+/* Detail of the last error on this handle. */
+const struct imago_err *imago_image_error(const imago_image *img);
+
+/* ---------------------------------------------------------------- restore / verify */
+
+enum imago_restore_flags {
+	IMAGO_RESTORE_SPARSE = 1 << 0,    /* target reads as zeros already: skip zero writes */
+	IMAGO_RESTORE_BLOCKDEV = 1 << 1,  /* target is a block device */
+};
+
+struct imago_restore_opts {
+	int image_fd;            /* a complete image; seekable or a pipe (read sequentially) */
+	const char *image_name;  /* for messages */
+	int target_fd;           /* written with pwrite() */
+	uint64_t target_size;    /* bytes available on the target (0 = grow as needed) */
+	unsigned flags;
+	unsigned threads;        /* 0 = all online CPUs */
+	imago_progress_fn progress;
+	void *progress_opaque;
+};
+
+struct imago_restore_result {
+	uint64_t device_size;
+	uint64_t bytes_written;
+	uint8_t digest[IMAGO_DIGEST_LEN];
+};
+
+/* Restores and checks everything on the way (chunk checksums, index, digest); a damaged
+ * image returns -EBADMSG with the first damaged place in err. */
+int imago_restore(const struct imago_restore_opts *opts, struct imago_restore_result *res,
+		  struct imago_err *err);
+
+struct imago_verify_opts {
+	int image_fd;
+	const char *image_name;
+	int against_fd;          /* -1, or a source to compare byte for byte */
+	uint64_t against_size;
+	unsigned threads;
+	imago_progress_fn progress;
+	void *progress_opaque;
+};
+
+struct imago_verify_result {
+	uint64_t device_size;
+	uint64_t chunks_checked;
+	uint8_t digest[IMAGO_DIGEST_LEN];
+};
+
+/* -EBADMSG: the image is damaged (err names the first damaged place);
+ * -EILSEQ: the image is sound but differs from the source given with against_fd. */
+int imago_verify(const struct imago_verify_opts *opts, struct imago_verify_result *res,
+		 struct imago_err *err);
+
+/* Content digest (docs/FORMAT.md §7) of size bytes read from fd. */
+int imago_digest_fd(int fd, uint64_t size, unsigned threads, uint8_t out[IMAGO_DIGEST_LEN],
+		    imago_progress_fn progress, void *opaque, struct imago_err *err);
+
+const char *imago_state_name(enum imago_state s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
