@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * The ordered parallel pipeline: one producer thread → N worker threads → the consumer,
+ * which runs on the calling thread and sees jobs strictly in the order the producer made
+ * them. Create (read → compress+hash → write), restore and verify (read frames →
+ * decompress+check → write/compare) and digests all run on it.
+ *
+ * Memory is bounded: a fixed set of jobs, each with an input and an output buffer of a
+ * fixed capacity, circulates; nothing grows with the size of the device.
+ *
+ * Errors are reported in order: a failing produce() or work() is reported when the
+ * consumer reaches that job, so "the first damaged chunk" is the first in device order
+ * whatever the thread timing, and output is identical for any thread count.
+ */
+#ifndef IMAGO_PIPELINE_H
+#define IMAGO_PIPELINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct pl_job {
+	uint64_t seq;        /* 0, 1, 2, ... in producer order */
+	uint8_t *in;         /* in_cap bytes, filled by produce() */
+	size_t in_len;
+	uint8_t *out;        /* out_cap bytes, filled by work() */
+	size_t out_len;
+	uint8_t *aux;        /* aux_cap bytes of scratch (e.g. leaf hashes) */
+	uint64_t u[6];       /* small per-job fields owned by the user (offsets, kinds) */
+	int status;          /* result of produce()/work() for this job */
+};
+
+struct pl_ops {
+	/* Fill job (in, in_len, u[]). Return 1 when a job was made, 0 at end of input, or a
+	 * negative errno (reported in order, after every earlier job was consumed). */
+	int (*produce)(void *ctx, struct pl_job *job);
+	/* Transform a job; runs concurrently on `worker` (0..workers-1). 0 or -errno. */
+	int (*work)(void *ctx, struct pl_job *job, unsigned worker);
+	/* Take a job's result, in order. 0 or -errno (stops the pipeline). */
+	int (*consume)(void *ctx, struct pl_job *job);
+};
+
+struct pl_config {
+	unsigned workers;    /* 0 = online CPUs */
+	size_t in_cap, out_cap, aux_cap;
+	size_t mem_limit;    /* bound on job buffers (0 = 128 MiB) */
+};
+
+/* Number of workers a config resolves to (after the memory bound). */
+unsigned pipeline_workers(const struct pl_config *cfg);
+
+/* Run until the producer ends or a stage fails. Returns 0 or the first error in job
+ * order; *failed_seq (if not NULL) gets the seq of the job that failed, or UINT64_MAX for
+ * errors not tied to a job. */
+int pipeline_run(const struct pl_ops *ops, void *ctx, const struct pl_config *cfg,
+		 uint64_t *failed_seq);
+
+#endif
