@@ -194,9 +194,7 @@ int pipeline_run(const struct pl_ops *ops, void *ctx, const struct pl_config *cf
 		}
 		struct pl_job *j = &p.jobs[i];
 		pthread_mutex_unlock(&p.lock);
-		int r = j->status;
-		if (r == 0)
-			r = ops->consume(ctx, j);
+		int r = ops->consume(ctx, j);
 		pthread_mutex_lock(&p.lock);
 		if (r < 0) {
 			ret = r;

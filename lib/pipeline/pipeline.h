@@ -25,7 +25,7 @@ struct pl_job {
 	uint8_t *out;        /* out_cap bytes, filled by work() */
 	size_t out_len;
 	uint8_t *aux;        /* aux_cap bytes of scratch (e.g. leaf hashes) */
-	uint64_t u[6];       /* small per-job fields owned by the user (offsets, kinds) */
+	uint64_t u[8];       /* small per-job fields owned by the user (offsets, kinds) */
 	int status;          /* result of produce()/work() for this job */
 };
 
@@ -35,7 +35,9 @@ struct pl_ops {
 	int (*produce)(void *ctx, struct pl_job *job);
 	/* Transform a job; runs concurrently on `worker` (0..workers-1). 0 or -errno. */
 	int (*work)(void *ctx, struct pl_job *job, unsigned worker);
-	/* Take a job's result, in order. 0 or -errno (stops the pipeline). */
+	/* Take a job's result, in order. Called for failed jobs too (job->status < 0), so
+	 * the consumer, on one thread, turns a worker's failure into a message. 0 or -errno
+	 * (stops the pipeline). */
 	int (*consume)(void *ctx, struct pl_job *job);
 };
 

@@ -1,0 +1,395 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * imago_create: source → chunks → (zero test, leaf hashes, checksum, zstd) on N workers →
+ * frames written in order, then metadata, extent map, index and trailer (FORMAT.md).
+ * The output is written strictly sequentially, so it may be a pipe.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+#include <zstd.h>
+
+#include "extent/extent_map.h"
+#include "image/digest.h"
+#include "image/format.h"
+#include "pipeline/pipeline.h"
+#include "util/err.h"
+#include "util/progress.h"
+#include "util/xio.h"
+
+enum { K_RAW = FMT_FRAME_RAW, K_ZSTD = FMT_FRAME_ZSTD, K_ZERO = FMT_FRAME_ZERO };
+
+struct wctx {
+	const struct imago_create_opts *o;
+	uint64_t size;
+	uint32_t cs;
+	int level;
+	ZSTD_CCtx **cctx;
+	unsigned nworkers;
+
+	/* producer */
+	uint64_t next_off;
+	struct imago_err prod_err;
+
+	/* consumer */
+	struct imago_err *err;
+	uint64_t file_off;
+	struct digest_acc dig;
+	struct extent_map map;
+	struct fmt_index_entry *idx;
+	size_t nidx, capidx;
+	uint64_t zero_start, zero_len;
+	uint64_t data_frames, zero_frames, zero_chunks, stored;
+	struct progress_clock clock;
+};
+
+static int writer_out(int fd, uint64_t *file_off, const void *buf, size_t len, struct imago_err *err)
+{
+	int r = xwrite_full(fd, buf, len);
+	if (r < 0)
+		return err_set(err, r, (int64_t)*file_off, -1, -1,
+			       r == -ENOSPC ? "image output is full (no space left) at byte %llu"
+					    : "cannot write image at byte %llu",
+			       (unsigned long long)*file_off);
+	*file_off += len;
+	return 0;
+}
+
+static int produce(void *vctx, struct pl_job *j)
+{
+	struct wctx *w = vctx;
+	if (w->next_off >= w->size)
+		return 0;
+	uint64_t len = w->size - w->next_off < w->cs ? w->size - w->next_off : w->cs;
+	ssize_t r = xread_full(w->o->source_fd, j->in, (size_t)len);
+	if (r < 0)
+		return err_set(&w->prod_err, (int)r, -1, (int64_t)w->next_off, (int64_t)(w->next_off / w->cs),
+			       "cannot read source at byte %llu (%s): the source has an unreadable area; "
+			       "use a rescue tool for failing media",
+			       (unsigned long long)w->next_off, strerror((int)-r));
+	if ((uint64_t)r < len)
+		return err_set(&w->prod_err, -EIO, -1, (int64_t)(w->next_off + (uint64_t)r), -1,
+			       "source ended at byte %llu, before its size of %llu bytes (did it shrink?)",
+			       (unsigned long long)(w->next_off + (uint64_t)r),
+			       (unsigned long long)w->size);
+	j->in_len = (size_t)len;
+	j->u[0] = w->next_off;
+	w->next_off += len;
+	return 1;
+}
+
+static int is_all_zero(const uint8_t *p, size_t len)
+{
+	size_t head = len < 64 ? len : 64;
+	for (size_t i = 0; i < head; i++)
+		if (p[i])
+			return 0;
+	return len <= 64 || memcmp(p, p + 64, len - 64) == 0;
+}
+
+static int work(void *vctx, struct pl_job *j, unsigned worker)
+{
+	struct wctx *w = vctx;
+	if (is_all_zero(j->in, j->in_len)) {
+		j->u[1] = K_ZERO;
+		return 0;
+	}
+	int r = digest_leaves(j->in, j->in_len, j->aux);
+	if (r < 0)
+		return r;
+	j->u[2] = fmt_xxh3(j->in, j->in_len, j->u[0]);
+	size_t c = ZSTD_compressCCtx(w->cctx[worker], j->out, ZSTD_compressBound(w->cs),
+				     j->in, j->in_len, w->level);
+	if (!ZSTD_isError(c) && c < j->in_len) {
+		j->u[1] = K_ZSTD;
+		j->out_len = c;
+	} else {
+		j->u[1] = K_RAW;
+	}
+	return 0;
+}
+
+static int flush_zero(struct wctx *w)
+{
+	if (!w->zero_len)
+		return 0;
+	struct fmt_frame f = { .type = FMT_FRAME_ZERO, .logical_offset = w->zero_start,
+			       .logical_length = w->zero_len };
+	uint8_t hdr[FMT_FRAME_HDR_SIZE];
+	fmt_frame_encode(&f, hdr);
+	w->zero_len = 0;
+	w->zero_frames++;
+	return writer_out(w->o->out_fd, &w->file_off, hdr, sizeof(hdr), w->err);
+}
+
+static int consume(void *vctx, struct pl_job *j)
+{
+	struct wctx *w = vctx;
+	int r;
+	if (j->status < 0) {
+		if (j->status == -ENOMEM)
+			return err_set(w->err, -ENOMEM, -1, (int64_t)j->u[0], -1, "out of memory");
+		return err_set(w->err, j->status, -1, (int64_t)j->u[0], -1, "chunk at byte %llu: %s",
+			       (unsigned long long)j->u[0], strerror(-j->status));
+	}
+	uint64_t off = j->u[0], len = j->in_len;
+	if (j->u[1] == K_ZERO) {
+		if (!w->zero_len)
+			w->zero_start = off;
+		w->zero_len += len;
+		w->zero_chunks++;
+		if ((r = extent_map_append(&w->map, len, IMAGO_ZERO)) < 0 ||
+		    (r = digest_acc_zeros(&w->dig, len)) < 0)
+			return err_set(w->err, r, -1, (int64_t)off, -1, "out of memory");
+	} else {
+		if ((r = flush_zero(w)) < 0)
+			return r;
+		const void *payload = j->u[1] == K_ZSTD ? j->out : j->in;
+		size_t plen = j->u[1] == K_ZSTD ? j->out_len : j->in_len;
+		struct fmt_frame f = { .type = (uint8_t)j->u[1], .logical_offset = off,
+				       .logical_length = len, .stored_length = plen,
+				       .data_checksum = j->u[2] };
+		uint8_t hdr[FMT_FRAME_HDR_SIZE];
+		fmt_frame_encode(&f, hdr);
+		if (w->nidx == w->capidx) {
+			size_t nc = w->capidx ? 2 * w->capidx : 1024;
+			void *p = realloc(w->idx, nc * sizeof(*w->idx));
+			if (!p)
+				return err_set(w->err, -ENOMEM, -1, (int64_t)off, -1, "out of memory");
+			w->idx = p;
+			w->capidx = nc;
+		}
+		w->idx[w->nidx++] = (struct fmt_index_entry){
+			.logical_offset = off, .file_offset = w->file_off,
+			.logical_length = (uint32_t)len, .stored_length = (uint32_t)plen,
+			.data_checksum = j->u[2] };
+		if ((r = writer_out(w->o->out_fd, &w->file_off, hdr, sizeof(hdr), w->err)) < 0 ||
+		    (r = writer_out(w->o->out_fd, &w->file_off, payload, plen, w->err)) < 0)
+			return r;
+		w->data_frames++;
+		w->stored += plen;
+		if ((r = extent_map_append(&w->map, len, IMAGO_USED)) < 0 ||
+		    (r = digest_acc_leaves(&w->dig, j->aux, len)) < 0)
+			return err_set(w->err, r, -1, (int64_t)off, -1, "out of memory");
+	}
+	if (progress_tick(&w->clock, off + len, w->size, w->o->progress, w->o->progress_opaque))
+		return err_set(w->err, -ECANCELED, -1, (int64_t)(off + len), -1, "cancelled");
+	return 0;
+}
+
+/* Write one section: header, payload, checksum of both. */
+static int writer_section(int fd, uint64_t *file_off, uint32_t magic, uint64_t count,
+		   const uint8_t *payload, uint64_t len, struct imago_err *err)
+{
+	uint8_t hdr[FMT_SECTION_HDR_SIZE], tail[8];
+	struct fmt_section s = { .magic = magic, .count = count, .length = len };
+	fmt_section_encode(&s, hdr);
+	XXH3_state_t *st = XXH3_createState();
+	if (!st)
+		return err_set(err, -ENOMEM, -1, -1, -1, "out of memory");
+	XXH3_64bits_reset(st);
+	XXH3_64bits_update(st, hdr, sizeof(hdr));
+	XXH3_64bits_update(st, payload, (size_t)len);
+	put_le64(tail, XXH3_64bits_digest(st));
+	XXH3_freeState(st);
+	int r;
+	if ((r = writer_out(fd, file_off, hdr, sizeof(hdr), err)) < 0 ||
+	    (r = writer_out(fd, file_off, payload, (size_t)len, err)) < 0 ||
+	    (r = writer_out(fd, file_off, tail, sizeof(tail), err)) < 0)
+		return r;
+	return 0;
+}
+
+static int meta_has(const char *const *kv, const char *key)
+{
+	for (; kv && kv[0]; kv += 2)
+		if (strcmp(kv[0], key) == 0)
+			return 1;
+	return 0;
+}
+
+/* Metadata payload: the caller's pairs plus `tool` and `created` unless given. */
+static int build_metadata(const char *const *user, uint8_t **out, uint64_t *len, uint64_t *count)
+{
+	char created[32];
+	const char *sde = getenv("SOURCE_DATE_EPOCH");
+	time_t t = sde && *sde ? (time_t)strtoll(sde, NULL, 10) : time(NULL);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	const char *own[] = { "tool", "imago " IMAGO_VERSION_STRING, "created", created, NULL };
+
+	size_t total = 0, n = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		uint8_t *p = pass ? *out : NULL;
+		for (int src = 0; src < 2; src++) {
+			const char *const *kv = src ? user : own;
+			for (; kv && kv[0] && kv[1]; kv += 2) {
+				if (!src && meta_has(user, kv[0]))
+					continue;
+				size_t kl = strlen(kv[0]), vl = strlen(kv[1]);
+				if (kl == 0 || kl > 0xffff || vl > 0xffffffffu)
+					return -EINVAL;
+				if (pass) {
+					put_le16(p, (uint16_t)kl);
+					put_le32(p + 2, (uint32_t)vl);
+					memcpy(p + 6, kv[0], kl);
+					memcpy(p + 6 + kl, kv[1], vl);
+					p += 6 + kl + vl;
+				} else {
+					total += 6 + kl + vl;
+					n++;
+				}
+			}
+		}
+		if (!pass && !(*out = malloc(total ? total : 1)))
+			return -ENOMEM;
+	}
+	*len = total;
+	*count = n;
+	return 0;
+}
+
+static int write_tail(struct wctx *w, const uint8_t header_bytes[FMT_HEADER_SIZE],
+		      struct imago_create_result *res)
+{
+	int r;
+	int fd = w->o->out_fd;
+	struct fmt_trailer t = { 0 };
+	uint8_t *buf = NULL;
+	uint64_t len, count;
+
+	if ((r = flush_zero(w)) < 0)
+		return r;
+	if ((r = digest_acc_final(&w->dig, t.digest)) < 0)
+		return err_set(w->err, r, -1, -1, -1, "internal error: digest incomplete");
+
+	t.metadata_offset = w->file_off;
+	if ((r = build_metadata(w->o->metadata, &buf, &len, &count)) < 0)
+		return err_set(w->err, r, -1, -1, -1, "bad metadata (empty or oversized key)");
+	r = writer_section(fd, &w->file_off, FMT_SEC_METADATA, count, buf, len, w->err);
+	free(buf);
+	if (r < 0)
+		return r;
+
+	t.extents_offset = w->file_off;
+	len = (uint64_t)w->map.n * FMT_EXTENT_ENTRY_SIZE;
+	if (!(buf = malloc(len ? len : 1)))
+		return err_set(w->err, -ENOMEM, -1, -1, -1, "out of memory");
+	for (size_t i = 0; i < w->map.n; i++)
+		fmt_extent_encode(&w->map.v[i], buf + i * FMT_EXTENT_ENTRY_SIZE);
+	r = writer_section(fd, &w->file_off, FMT_SEC_EXTENTS, w->map.n, buf, len, w->err);
+	free(buf);
+	if (r < 0)
+		return r;
+
+	t.index_offset = w->file_off;
+	len = (uint64_t)w->nidx * FMT_INDEX_ENTRY_SIZE;
+	if (!(buf = malloc(len ? len : 1)))
+		return err_set(w->err, -ENOMEM, -1, -1, -1, "out of memory");
+	for (size_t i = 0; i < w->nidx; i++)
+		fmt_index_entry_encode(&w->idx[i], buf + i * FMT_INDEX_ENTRY_SIZE);
+	r = writer_section(fd, &w->file_off, FMT_SEC_INDEX, w->nidx, buf, len, w->err);
+	free(buf);
+	if (r < 0)
+		return r;
+
+	t.data_frames = w->data_frames;
+	t.zero_frames = w->zero_frames;
+	t.stored_bytes = w->stored;
+	t.device_size = w->size;
+	t.header_checksum = get_le64(header_bytes + 504);
+	uint8_t tb[FMT_TRAILER_SIZE];
+	fmt_trailer_encode(&t, tb);
+	if ((r = writer_out(fd, &w->file_off, tb, sizeof(tb), w->err)) < 0)
+		return r;
+
+	if (res) {
+		res->device_size = w->size;
+		res->stored_bytes = w->stored;
+		res->image_bytes = w->file_off;
+		res->data_chunks = w->data_frames;
+		res->zero_chunks = w->zero_chunks;
+		memcpy(res->digest, t.digest, IMAGO_DIGEST_LEN);
+	}
+	return 0;
+}
+
+int imago_create(const struct imago_create_opts *o, struct imago_create_result *res,
+		 struct imago_err *err)
+{
+	err_clear(err);
+	uint32_t cs = o->chunk_size ? o->chunk_size : IMAGO_CHUNK_DEFAULT;
+	int level = o->level ? o->level : IMAGO_LEVEL_DEFAULT;
+	if (!fmt_chunk_size_valid(cs))
+		return err_set(err, -EINVAL, -1, -1, -1,
+			       "chunk size %u is invalid: use a power of two from 64K to 16M", cs);
+	if (level < 1 || level > ZSTD_maxCLevel() || level > 19)
+		return err_set(err, -EINVAL, -1, -1, -1, "level %d is invalid: use 1 to 19", level);
+	if (o->source_size > (UINT64_MAX >> 2))
+		return err_set(err, -EINVAL, -1, -1, -1, "source size out of range");
+
+	struct wctx w = { .o = o, .size = o->source_size, .cs = cs, .level = level, .err = err };
+	err_clear(&w.prod_err);
+	struct pl_config cfg = { .workers = o->threads, .in_cap = cs,
+				 .out_cap = ZSTD_compressBound(cs),
+				 .aux_cap = digest_leaf_count(cs) * DIGEST_LEAF_HASH };
+	w.nworkers = pipeline_workers(&cfg);
+	cfg.workers = w.nworkers;
+	int r = 0;
+
+	uint8_t hb[FMT_HEADER_SIZE];
+	struct fmt_header h = { .version_major = IMAGO_FORMAT_MAJOR,
+				.version_minor = IMAGO_FORMAT_MINOR,
+				.device_size = w.size, .chunk_size = cs,
+				.logical_sector_size = o->logical_sector_size ? o->logical_sector_size : 512,
+				.codec = FMT_CODEC_ZSTD, .level = (uint8_t)level };
+	h.physical_sector_size = o->physical_sector_size ? o->physical_sector_size
+							 : h.logical_sector_size;
+	fmt_header_encode(&h, hb);
+
+	if (!(w.cctx = calloc(w.nworkers, sizeof(*w.cctx))))
+		return err_set(err, -ENOMEM, -1, -1, -1, "out of memory");
+	for (unsigned i = 0; i < w.nworkers; i++)
+		if (!(w.cctx[i] = ZSTD_createCCtx())) {
+			r = err_set(err, -ENOMEM, -1, -1, -1, "out of memory");
+			goto out;
+		}
+	if ((r = extent_map_init(&w.map, 0, IMAGO_USED)) < 0 ||
+	    (r = digest_acc_init(&w.dig, w.size)) < 0) {
+		r = err_set(err, -ENOMEM, -1, -1, -1, "out of memory");
+		goto out;
+	}
+	progress_clock_init(&w.clock);
+
+	if ((r = writer_out(o->out_fd, &w.file_off, hb, sizeof(hb), err)) < 0)
+		goto out;
+	static const struct pl_ops ops = { produce, work, consume };
+	uint64_t failed;
+	r = pipeline_run(&ops, &w, &cfg, &failed);
+	if (r < 0) {
+		/* A producer failure is reported after every earlier chunk was consumed; its
+		 * detail lives in prod_err (the producer thread never touches err). */
+		if (err && err->code == 0)
+			err_copy(err, w.prod_err.code ? &w.prod_err : NULL);
+		if (err && err->code == 0)
+			err_set(err, r, -1, -1, -1, "create failed: %s", strerror(-r));
+		goto out;
+	}
+	if ((r = write_tail(&w, hb, res)) < 0)
+		goto out;
+	progress_final(&w.clock, w.size, o->progress, o->progress_opaque);
+out:
+	if (w.cctx)
+		for (unsigned i = 0; i < w.nworkers; i++)
+			ZSTD_freeCCtx(w.cctx[i]);
+	free(w.cctx);
+	free(w.idx);
+	extent_map_free(&w.map);
+	digest_acc_free(&w.dig);
+	return r;
+}
