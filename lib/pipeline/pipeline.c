@@ -53,7 +53,7 @@ static void *producer_main(void *arg)
 	struct pl *p = arg;
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
-		size_t i;
+		size_t i = SIZE_MAX;
 		while (!p->stop && (i = find_state_seq(p, J_FREE, true, 0)) == SIZE_MAX)
 			pthread_cond_wait(&p->cond_free, &p->lock);
 		if (p->stop)
@@ -89,7 +89,7 @@ static void *worker_main(void *arg)
 	pthread_mutex_lock(&p->lock);
 	unsigned id = p->worker_ids++;
 	for (;;) {
-		size_t i;
+		size_t i = SIZE_MAX;
 		while (!p->stop && (i = find_oldest_ready(p)) == SIZE_MAX && !p->produced_all)
 			pthread_cond_wait(&p->cond_ready, &p->lock);
 		if (p->stop)
@@ -120,8 +120,11 @@ unsigned pipeline_workers(const struct pl_config *cfg)
 	}
 	if (w > 256)
 		w = 256;
-	size_t per_job = cfg->in_cap + cfg->out_cap + cfg->aux_cap;
 	size_t limit = cfg->mem_limit ? cfg->mem_limit : (size_t)128 << 20;
+	/* Buffer sizes come from our own code (chunk sizes are validated), but stay safe. */
+	size_t per_job = cfg->in_cap + cfg->out_cap + cfg->aux_cap;
+	if (per_job < cfg->in_cap || per_job > limit)
+		return 1;
 	/* Each worker needs about two jobs in flight to stay busy while the others queue. */
 	while (w > 1 && per_job * (2 * (size_t)w + 2) > limit)
 		w--;

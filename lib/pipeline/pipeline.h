@@ -37,7 +37,8 @@ struct pl_ops {
 	int (*work)(void *ctx, struct pl_job *job, unsigned worker);
 	/* Take a job's result, in order. Called for failed jobs too (job->status < 0), so
 	 * the consumer, on one thread, turns a worker's failure into a message. 0 or -errno
-	 * (stops the pipeline). */
+	 * (stops the pipeline). A consumer that returns 0 for a failed job ignores the
+	 * failure: return job->status (after recording its detail) to stop. */
 	int (*consume)(void *ctx, struct pl_job *job);
 };
 
