@@ -13,12 +13,12 @@
 #include <xxhash.h>
 #include <zstd.h>
 
-#include "extent/extent_map.h"
 #include "image/digest.h"
 #include "image/format.h"
 #include "pipeline/pipeline.h"
 #include "util/err.h"
 #include "util/progress.h"
+#include "util/spool.h"
 #include "util/xio.h"
 
 enum { K_RAW = FMT_FRAME_RAW, K_ZSTD = FMT_FRAME_ZSTD, K_ZERO = FMT_FRAME_ZERO };
@@ -39,9 +39,11 @@ struct wctx {
 	struct imago_err *err;
 	uint64_t file_off;
 	struct digest_acc dig;
-	struct extent_map map;
-	struct fmt_index_entry *idx;
-	size_t nidx, capidx;
+	/* The index and the extent map are only written at the end: spool them (memory stays
+	 * bounded on any device size). The extent run being built is kept apart. */
+	struct spool idx, ext;
+	uint64_t nidx, next;
+	struct imago_extent run;
 	uint64_t zero_start, zero_len;
 	uint64_t data_frames, zero_frames, zero_chunks, stored;
 	struct progress_clock clock;
@@ -113,6 +115,25 @@ static int work(void *vctx, struct pl_job *j, unsigned worker)
 	return 0;
 }
 
+/* Extend the current extent run, or close it into the spool and start another. */
+static int extent_add(struct wctx *w, uint64_t off, uint64_t len, enum imago_state st)
+{
+	if (w->run.length && w->run.state == st) {
+		w->run.length += len;
+		return 0;
+	}
+	if (w->run.length) {
+		uint8_t b[FMT_EXTENT_ENTRY_SIZE];
+		fmt_extent_encode(&w->run, b);
+		int r = spool_append(&w->ext, b, sizeof(b));
+		if (r < 0)
+			return r;
+		w->next++;
+	}
+	w->run = (struct imago_extent){ .offset = off, .length = len, .state = st };
+	return 0;
+}
+
 static int flush_zero(struct wctx *w)
 {
 	if (!w->zero_len)
@@ -142,9 +163,10 @@ static int consume(void *vctx, struct pl_job *j)
 			w->zero_start = off;
 		w->zero_len += len;
 		w->zero_chunks++;
-		if ((r = extent_map_append(&w->map, len, IMAGO_ZERO)) < 0 ||
+		if ((r = extent_add(w, off, len, IMAGO_ZERO)) < 0 ||
 		    (r = digest_acc_zeros(&w->dig, len)) < 0)
-			return err_set(w->err, r, -1, (int64_t)off, -1, "out of memory");
+			return err_set(w->err, r, -1, (int64_t)off, -1, "cannot keep the extent map: %s",
+				       strerror(-r));
 	} else {
 		if ((r = flush_zero(w)) < 0)
 			return r;
@@ -155,53 +177,63 @@ static int consume(void *vctx, struct pl_job *j)
 				       .data_checksum = j->u[2] };
 		uint8_t hdr[FMT_FRAME_HDR_SIZE];
 		fmt_frame_encode(&f, hdr);
-		if (w->nidx == w->capidx) {
-			size_t nc = w->capidx ? 2 * w->capidx : 1024;
-			void *p = realloc(w->idx, nc * sizeof(*w->idx));
-			if (!p)
-				return err_set(w->err, -ENOMEM, -1, (int64_t)off, -1, "out of memory");
-			w->idx = p;
-			w->capidx = nc;
-		}
-		w->idx[w->nidx++] = (struct fmt_index_entry){
-			.logical_offset = off, .file_offset = w->file_off,
-			.logical_length = (uint32_t)len, .stored_length = (uint32_t)plen,
-			.data_checksum = j->u[2] };
+		struct fmt_index_entry ie = { .logical_offset = off, .file_offset = w->file_off,
+					      .logical_length = (uint32_t)len, .stored_length = (uint32_t)plen,
+					      .data_checksum = j->u[2] };
+		uint8_t ib[FMT_INDEX_ENTRY_SIZE];
+		fmt_index_entry_encode(&ie, ib);
+		if ((r = spool_append(&w->idx, ib, sizeof(ib))) < 0)
+			return err_set(w->err, r, -1, (int64_t)off, -1, "cannot keep the index: %s", strerror(-r));
+		w->nidx++;
 		if ((r = writer_out(w->o->out_fd, &w->file_off, hdr, sizeof(hdr), w->err)) < 0 ||
 		    (r = writer_out(w->o->out_fd, &w->file_off, payload, plen, w->err)) < 0)
 			return r;
 		w->data_frames++;
 		w->stored += plen;
-		if ((r = extent_map_append(&w->map, len, IMAGO_USED)) < 0 ||
+		if ((r = extent_add(w, off, len, IMAGO_USED)) < 0 ||
 		    (r = digest_acc_leaves(&w->dig, j->aux, len)) < 0)
-			return err_set(w->err, r, -1, (int64_t)off, -1, "out of memory");
+			return err_set(w->err, r, -1, (int64_t)off, -1, "cannot keep the extent map: %s",
+				       strerror(-r));
 	}
 	if (progress_tick(&w->clock, off + len, w->size, w->o->progress, w->o->progress_opaque))
 		return err_set(w->err, -ECANCELED, -1, (int64_t)(off + len), -1, "cancelled");
 	return 0;
 }
 
-/* Write one section: header, payload, checksum of both. */
+struct section_sink {
+	int fd;
+	uint64_t *file_off;
+	XXH3_state_t *st;
+	struct imago_err *err;
+};
+
+static int section_piece(void *opaque, const uint8_t *p, size_t len)
+{
+	struct section_sink *k = opaque;
+	XXH3_64bits_update(k->st, p, len);
+	return writer_out(k->fd, k->file_off, p, len, k->err);
+}
+
+/* Write one section: header, payload (from a spool), checksum of both. */
 static int writer_section(int fd, uint64_t *file_off, uint32_t magic, uint64_t count,
-		   const uint8_t *payload, uint64_t len, struct imago_err *err)
+			  struct spool *payload, struct imago_err *err)
 {
 	uint8_t hdr[FMT_SECTION_HDR_SIZE], tail[8];
-	struct fmt_section s = { .magic = magic, .count = count, .length = len };
+	struct fmt_section s = { .magic = magic, .count = count, .length = spool_size(payload) };
 	fmt_section_encode(&s, hdr);
-	XXH3_state_t *st = XXH3_createState();
-	if (!st)
+	struct section_sink k = { .fd = fd, .file_off = file_off, .st = XXH3_createState(), .err = err };
+	if (!k.st)
 		return err_set(err, -ENOMEM, -1, -1, -1, "out of memory");
-	XXH3_64bits_reset(st);
-	XXH3_64bits_update(st, hdr, sizeof(hdr));
-	XXH3_64bits_update(st, payload, (size_t)len);
-	put_le64(tail, XXH3_64bits_digest(st));
-	XXH3_freeState(st);
-	int r;
-	if ((r = writer_out(fd, file_off, hdr, sizeof(hdr), err)) < 0 ||
-	    (r = writer_out(fd, file_off, payload, (size_t)len, err)) < 0 ||
-	    (r = writer_out(fd, file_off, tail, sizeof(tail), err)) < 0)
-		return r;
-	return 0;
+	XXH3_64bits_reset(k.st);
+	int r = section_piece(&k, hdr, sizeof(hdr));
+	if (r == 0 && (r = spool_replay(payload, section_piece, &k)) < 0 && err && !err->code)
+		err_set(err, r, -1, -1, -1, "cannot read back the spooled index: %s", strerror(-r));
+	if (r == 0) {
+		put_le64(tail, XXH3_64bits_digest(k.st));
+		r = writer_out(fd, file_off, tail, sizeof(tail), err);
+	}
+	XXH3_freeState(k.st);
+	return r;
 }
 
 static int meta_has(const char *const *kv, const char *key)
@@ -262,40 +294,34 @@ static int write_tail(struct wctx *w, const uint8_t header_bytes[FMT_HEADER_SIZE
 	struct fmt_trailer t = { 0 };
 	uint8_t *buf = NULL;
 	uint64_t len, count;
+	struct spool meta;
 
 	if ((r = flush_zero(w)) < 0)
 		return r;
+	if ((r = extent_add(w, w->size, 0, 0)) < 0) /* closes the last run */
+		return err_set(w->err, r, -1, -1, -1, "cannot keep the extent map: %s", strerror(-r));
 	if ((r = digest_acc_final(&w->dig, t.digest)) < 0)
 		return err_set(w->err, r, -1, -1, -1, "internal error: digest incomplete");
 
 	t.metadata_offset = w->file_off;
 	if ((r = build_metadata(w->o->metadata, &buf, &len, &count)) < 0)
 		return err_set(w->err, r, -1, -1, -1, "bad metadata (empty or oversized key)");
-	r = writer_section(fd, &w->file_off, FMT_SEC_METADATA, count, buf, len, w->err);
+	spool_init(&meta, 0);
+	r = spool_append(&meta, buf, (size_t)len);
 	free(buf);
+	if (r == 0)
+		r = writer_section(fd, &w->file_off, FMT_SEC_METADATA, count, &meta, w->err);
+	else
+		err_set(w->err, r, -1, -1, -1, "out of memory");
+	spool_free(&meta);
 	if (r < 0)
 		return r;
 
 	t.extents_offset = w->file_off;
-	len = (uint64_t)w->map.n * FMT_EXTENT_ENTRY_SIZE;
-	if (!(buf = malloc(len ? len : 1)))
-		return err_set(w->err, -ENOMEM, -1, -1, -1, "out of memory");
-	for (size_t i = 0; i < w->map.n; i++)
-		fmt_extent_encode(&w->map.v[i], buf + i * FMT_EXTENT_ENTRY_SIZE);
-	r = writer_section(fd, &w->file_off, FMT_SEC_EXTENTS, w->map.n, buf, len, w->err);
-	free(buf);
-	if (r < 0)
+	if ((r = writer_section(fd, &w->file_off, FMT_SEC_EXTENTS, w->next, &w->ext, w->err)) < 0)
 		return r;
-
 	t.index_offset = w->file_off;
-	len = (uint64_t)w->nidx * FMT_INDEX_ENTRY_SIZE;
-	if (!(buf = malloc(len ? len : 1)))
-		return err_set(w->err, -ENOMEM, -1, -1, -1, "out of memory");
-	for (size_t i = 0; i < w->nidx; i++)
-		fmt_index_entry_encode(&w->idx[i], buf + i * FMT_INDEX_ENTRY_SIZE);
-	r = writer_section(fd, &w->file_off, FMT_SEC_INDEX, w->nidx, buf, len, w->err);
-	free(buf);
-	if (r < 0)
+	if ((r = writer_section(fd, &w->file_off, FMT_SEC_INDEX, w->nidx, &w->idx, w->err)) < 0)
 		return r;
 
 	t.data_frames = w->data_frames;
@@ -335,6 +361,8 @@ int imago_create(const struct imago_create_opts *o, struct imago_create_result *
 
 	struct wctx w = { .o = o, .size = o->source_size, .cs = cs, .level = level, .err = err };
 	err_clear(&w.prod_err);
+	spool_init(&w.idx, 0);
+	spool_init(&w.ext, 0);
 	struct pl_config cfg = { .workers = o->threads, .in_cap = cs,
 				 .out_cap = ZSTD_compressBound(cs),
 				 .aux_cap = digest_leaf_count(cs) * DIGEST_LEAF_HASH };
@@ -359,8 +387,7 @@ int imago_create(const struct imago_create_opts *o, struct imago_create_result *
 			r = err_set(err, -ENOMEM, -1, -1, -1, "out of memory");
 			goto out;
 		}
-	if ((r = extent_map_init(&w.map, 0, IMAGO_USED)) < 0 ||
-	    (r = digest_acc_init(&w.dig, w.size)) < 0) {
+	if ((r = digest_acc_init(&w.dig, w.size)) < 0) {
 		r = err_set(err, -ENOMEM, -1, -1, -1, "out of memory");
 		goto out;
 	}
@@ -388,8 +415,8 @@ out:
 		for (unsigned i = 0; i < w.nworkers; i++)
 			ZSTD_freeCCtx(w.cctx[i]);
 	free(w.cctx);
-	free(w.idx);
-	extent_map_free(&w.map);
+	spool_free(&w.idx);
+	spool_free(&w.ext);
 	digest_acc_free(&w.dig);
 	return r;
 }

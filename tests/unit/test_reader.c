@@ -246,6 +246,33 @@ static void same_bytes_for_any_thread_count(void)
 	free(dev);
 }
 
+/* The writer spools its index and extent map to a file past a memory limit; force that. */
+static void spooled_index_and_extents(void)
+{
+	setenv("IMAGO_SPOOL_MEM", "256", 1);
+	size_t size = 8 * 1024 * 1024 + 3;
+	uint8_t *dev = make_device(size);
+	int fd;
+	int r = create_image(dev, size, 65536, 2, &fd);
+	unsetenv("IMAGO_SPOOL_MEM");
+	REQUIRE(r == 0);
+	imago_image *img;
+	REQUIRE(imago_image_open_fd(fd, "mem", &img, NULL) == 0);
+	struct imago_info info;
+	imago_image_info(img, &info);
+	CHECK(info.data_chunks > 16 && info.extent_count > 8); /* more than 256 bytes of each */
+	uint8_t *buf = malloc(size);
+	CHECK(imago_image_pread(img, buf, size, 0) == (ssize_t)size);
+	CHECK(memcmp(buf, dev, size) == 0);
+	free(buf);
+	imago_image_close(img);
+	struct imago_verify_opts vo = { .image_fd = fd, .image_name = "mem", .against_fd = -1 };
+	lseek(fd, 0, SEEK_SET);
+	CHECK(imago_verify(&vo, NULL, NULL) == 0);
+	close(fd);
+	free(dev);
+}
+
 static void damaged_chunk_never_returns_data(void)
 {
 	size_t size = 1 << 20;
@@ -307,6 +334,7 @@ int main(void)
 	RUN(verify_and_restore);
 	RUN(digest_matches_source_digest);
 	RUN(same_bytes_for_any_thread_count);
+	RUN(spooled_index_and_extents);
 	RUN(damaged_chunk_never_returns_data);
 	RUN(empty_and_tiny_devices);
 	CHECK_MAIN_END();
