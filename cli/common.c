@@ -110,7 +110,7 @@ const char *cli_hint(int code)
 	case -EINVAL:
 		return "check the arguments";
 	default:
-		return "see the message above";
+		return "check the system log (dmesg) and try again";
 	}
 }
 

@@ -342,11 +342,17 @@ int device_check_unused(const struct stat *st, const char *path)
 		return 0;
 	static struct devset set;
 	memset(&set, 0, sizeof(set));
-	char holder[300];
+	char holder[600];
 	collect_devs(st->st_rdev, &set, holder, sizeof(holder));
 	char where[4200];
-	if (find_mount(&set, where, sizeof(where)) || find_swap(&set, where, sizeof(where))) {
+	if (find_mount(&set, where, sizeof(where))) {
 		cli_msg("refusing to write to %s: it (or one of its partitions) is %s: unmount "
+			"it first",
+			path, where);
+		return EXIT_REFUSED;
+	}
+	if (find_swap(&set, where, sizeof(where))) {
+		cli_msg("refusing to write to %s: it (or one of its partitions) is %s: swapoff "
 			"it first",
 			path, where);
 		return EXIT_REFUSED;
