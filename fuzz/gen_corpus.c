@@ -1,0 +1,386 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * Writes the seed corpus of fuzz/fuzz_image.c: small images made with imago_create from
+ * generated devices, and near-valid variants of one of them (cut short at each place that
+ * matters; one byte flipped in each region of the format). Deterministic: fixed content,
+ * SOURCE_DATE_EPOCH fixed, one thread. Run it through fuzz/gen_corpus.sh.
+ *
+ *   gen_corpus OUTDIR
+ *
+ * Every file written is named seed-*.img.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "imago.h"
+
+static const char *outdir;
+static size_t files_written, bytes_written;
+
+static void die(const char *what, const char *detail)
+{
+	fprintf(stderr, "gen_corpus: %s: %s\n", what, detail);
+	exit(1);
+}
+
+static uint64_t rd64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* ------------------------------------------------------------ device content */
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static uint8_t rnd8(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (uint8_t)(rng >> 24);
+}
+
+enum fill { F_ZERO, F_TEXT, F_PATTERN, F_RANDOM, F_ONE };
+
+static void fill(uint8_t *p, size_t n, enum fill how)
+{
+	static const char *const words[] = { "imago ", "disk ", "image ", "chunk ", "sector ",
+					     "zstd ", "extent ", "index ", "trailer\n" };
+	size_t i = 0, w = 0;
+
+	switch (how) {
+	case F_ZERO:
+		memset(p, 0, n);
+		break;
+	case F_ONE:
+		memset(p, 0x41, n);
+		break;
+	case F_PATTERN:
+		for (i = 0; i < n; i++)
+			p[i] = (uint8_t)(i * 7 % 251);
+		break;
+	case F_RANDOM:
+		for (i = 0; i < n; i++)
+			p[i] = rnd8();
+		break;
+	case F_TEXT:
+		while (i < n) {
+			const char *s = words[(w * 5 + w / 9) % 9];
+			size_t l = strlen(s);
+			if (l > n - i)
+				l = n - i;
+			memcpy(p + i, s, l);
+			i += l;
+			w++;
+		}
+		break;
+	}
+}
+
+struct piece {
+	size_t len;
+	enum fill how;
+};
+
+/* ------------------------------------------------------------ making images */
+
+struct image {
+	uint8_t *b;
+	size_t n;
+};
+
+static struct image make(const struct piece *pieces, uint32_t chunk, int level,
+			 const char *const *meta)
+{
+	size_t dev = 0;
+	for (const struct piece *p = pieces; p->len != (size_t)-1; p++)
+		dev += p->len;
+
+	int src = memfd_create("gen-src", MFD_CLOEXEC);
+	int out = memfd_create("gen-out", MFD_CLOEXEC);
+	if (src < 0 || out < 0)
+		die("memfd_create", strerror(errno));
+	uint8_t *content = malloc(dev ? dev : 1);
+	if (!content)
+		die("malloc", "out of memory");
+	size_t at = 0;
+	for (const struct piece *p = pieces; p->len != (size_t)-1; p++) {
+		fill(content + at, p->len, p->how);
+		at += p->len;
+	}
+	if (dev && write(src, content, dev) != (ssize_t)dev)
+		die("write source", strerror(errno));
+	free(content);
+	if (lseek(src, 0, SEEK_SET) != 0)
+		die("lseek", strerror(errno));
+
+	struct imago_create_opts o = {
+		.source_fd = src,
+		.source_size = dev,
+		.logical_sector_size = 512,
+		.physical_sector_size = 4096,
+		.out_fd = out,
+		.chunk_size = chunk,
+		.level = level,
+		.threads = 1,
+		.metadata = meta,
+	};
+	struct imago_create_result res;
+	struct imago_err err;
+	memset(&err, 0, sizeof(err));
+	int rc = imago_create(&o, &res, &err);
+	if (rc < 0)
+		die("imago_create", err.msg);
+
+	struct image img;
+	off_t size = lseek(out, 0, SEEK_END);
+	if (size < 0)
+		die("lseek", strerror(errno));
+	img.n = (size_t)size;
+	img.b = malloc(img.n ? img.n : 1);
+	if (!img.b)
+		die("malloc", "out of memory");
+	if (pread(out, img.b, img.n, 0) != (ssize_t)img.n)
+		die("read image", strerror(errno));
+	close(src);
+	close(out);
+	return img;
+}
+
+static void save(const char *name, const uint8_t *b, size_t n)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/seed-%s.img", outdir, name);
+	FILE *f = fopen(path, "wb");
+	if (!f || (n && fwrite(b, 1, n, f) != n) || fclose(f) != 0)
+		die(path, strerror(errno));
+	files_written++;
+	bytes_written += n;
+}
+
+static void save_flipped(const char *name, const struct image *img, size_t at)
+{
+	if (at >= img->n)
+		die("flip outside the image", name);
+	uint8_t *c = malloc(img->n);
+	if (!c)
+		die("malloc", "out of memory");
+	memcpy(c, img->b, img->n);
+	c[at] ^= 0xff;
+	save(name, c, img->n);
+	free(c);
+}
+
+/* ------------------------------------------------------------ the corpus */
+
+#define END { (size_t)-1, F_ZERO }
+#define K64 65536
+
+static void plain_seeds(void)
+{
+	static const char *const meta[] = {
+		"source.path", "/dev/disk/by-id/ata-EXAMPLE_0001",
+		"source.kind", "block",
+		"source.model", "EXAMPLE DISK",
+		"source.serial", "0001",
+		"case.note", "caf\xc3\xa9 \xe2\x80\x94 evidence #7",
+		"empty", "",
+		NULL,
+	};
+	struct {
+		const char *name;
+		uint32_t chunk;
+		int level;
+		const char *const *meta;
+		struct piece p[8];
+	} seeds[] = {
+		{ "empty", K64, 0, NULL, { END } },
+		{ "one-byte", K64, 0, NULL, { { 1, F_ONE }, END } },
+		{ "one-zero-byte", K64, 0, NULL, { { 1, F_ZERO }, END } },
+		{ "511-text", K64, 0, NULL, { { 511, F_TEXT }, END } },
+		{ "65535-random", K64, 0, NULL, { { 65535 - 200, F_ZERO }, { 200, F_RANDOM }, END } },
+		{ "65537-text", K64, 0, NULL, { { 65537, F_TEXT }, END } },
+		{ "all-zero-odd", K64, 0, NULL, { { 3 * K64 + 5, F_ZERO }, END } },
+		{ "mixed-64k", K64, 0, NULL,
+		  { { K64, F_TEXT }, { 2 * K64, F_ZERO }, { K64, F_PATTERN }, { K64, F_ZERO },
+		    { 777, F_RANDOM }, END } },
+		{ "zero-tail-64k", K64, 0, NULL,
+		  { { K64 + 100, F_TEXT }, { 2 * K64 - 100, F_ZERO }, { 4097, F_ZERO }, END } },
+		{ "chunk128k", 2 * K64, 0, NULL,
+		  { { 70000, F_PATTERN }, { 200000, F_ZERO }, { 33333, F_TEXT }, END } },
+		{ "chunk1m", 16 * K64, 0, NULL, { { 100000, F_TEXT }, { 333, F_RANDOM }, END } },
+		{ "chunk16m", 256 * K64, 0, NULL, { { 70001, F_PATTERN }, END } },
+		{ "level19-meta", K64, 19, meta, { { 4096, F_TEXT }, { K64, F_ZERO }, END } },
+		{ "level1", K64, 1, NULL, { { 2 * K64 + 3, F_TEXT }, END } },
+		{ "sparse-48m", 16 * K64, 0, NULL,
+		  { { 3 * K64, F_PATTERN }, { 48 * 16 * K64 - 4 * K64, F_ZERO }, { K64 + 7, F_TEXT },
+		    END } },
+	};
+
+	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
+		struct image img = make(seeds[i].p, seeds[i].chunk, seeds[i].level, seeds[i].meta);
+		save(seeds[i].name, img.b, img.n);
+		free(img.b);
+	}
+
+	/* Many small frames: alternating data and zero chunks, a long index. */
+	struct piece many[42];
+	for (int i = 0; i < 40; i++)
+		many[i] = (struct piece){ K64, i % 3 == 0 ? F_ZERO : (i % 3 == 1 ? F_PATTERN : F_ONE) };
+	many[40] = (struct piece){ 1000, F_TEXT };
+	many[41] = (struct piece)END;
+	struct image img = make(many, K64, 0, NULL);
+	save("many-frames", img.b, img.n);
+	free(img.b);
+}
+
+/* Where the regions of an image are. */
+struct layout {
+	size_t first_frame, first_payload;   /* a DATA frame and its payload */
+	size_t raw_payload;                  /* payload of a DATA_RAW frame, or 0 */
+	size_t zero_frame;                   /* a ZERO frame, or 0 */
+	size_t last_frame;
+	size_t meta, ext, idx, trailer;
+};
+
+static struct layout locate(const struct image *img)
+{
+	struct layout l;
+	memset(&l, 0, sizeof(l));
+	if (img->n < 512 + 128)
+		die("locate", "image too small");
+	l.trailer = img->n - 128;
+	const uint8_t *t = img->b + l.trailer;
+	l.meta = (size_t)rd64(t + 8);
+	l.ext = (size_t)rd64(t + 16);
+	l.idx = (size_t)rd64(t + 24);
+	for (size_t off = 512; off < l.meta;) {
+		const uint8_t *f = img->b + off;
+		if (memcmp(f, "IMGF", 4) != 0)
+			die("locate", "no frame where one should be");
+		if (f[4] != 3 && !l.first_frame) {
+			l.first_frame = off;
+			l.first_payload = off + 48;
+		}
+		if (f[4] == 1 && !l.raw_payload)
+			l.raw_payload = off + 48;
+		if (f[4] == 3 && !l.zero_frame)
+			l.zero_frame = off;
+		l.last_frame = off;
+		off += 48 + (size_t)rd64(f + 24);
+	}
+	if (!l.first_frame || !l.raw_payload || !l.zero_frame)
+		die("locate", "the base image lacks a DATA_ZSTD, DATA_RAW or ZERO frame");
+	return l;
+}
+
+static void damaged_seeds(void)
+{
+	struct piece p[] = { { 3000, F_TEXT }, { K64 - 3000, F_ZERO }, { 2 * K64, F_ZERO },
+			     { K64, F_PATTERN }, { 300, F_RANDOM }, END };
+	struct image img = make(p, K64, 0, NULL);
+	struct layout l = locate(&img);
+
+	/* Cut short. */
+	static const struct {
+		const char *name;
+		int what;   /* 0: absolute length, 1: from end */
+		size_t at;
+	} cuts[] = {
+		{ "trunc-0", 0, 0 },       { "trunc-100", 0, 100 },   { "trunc-511", 0, 511 },
+		{ "trunc-512", 0, 512 },   { "trunc-tail-1", 1, 1 },  { "trunc-tail-127", 1, 127 },
+		{ "trunc-tail-128", 1, 128 }, { "trunc-tail-129", 1, 129 },
+	};
+	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++)
+		save(cuts[i].name, img.b, cuts[i].what ? img.n - cuts[i].at : cuts[i].at);
+	save("trunc-mid-frame-header", img.b, l.first_frame + 20);
+	save("trunc-mid-payload", img.b, l.first_payload + 10);
+	save("trunc-before-metadata", img.b, l.meta);
+	save("trunc-mid-index", img.b, l.idx + 40);
+	/* An image cut before its end, but ending in a trailer (as if a copy lost a piece). */
+	{
+		size_t cut = l.idx - 24 * 2;
+		uint8_t *c = malloc(img.n);
+		if (!c)
+			die("malloc", "out of memory");
+		memcpy(c, img.b, cut);
+		memcpy(c + cut, img.b + l.trailer, 128);
+		save("spliced-trailer", c, cut + 128);
+		free(c);
+	}
+
+	/* One byte flipped in each region. */
+	static const struct {
+		const char *name;
+		int region;
+		size_t off;
+	} flips[] = {
+		{ "flip-header-magic", 0, 1 },
+		{ "flip-header-version", 0, 8 },
+		{ "flip-header-incompat", 0, 16 },
+		{ "flip-header-device-size", 0, 33 },
+		{ "flip-header-chunk-size", 0, 42 },
+		{ "flip-header-codec", 0, 52 },
+		{ "flip-header-reserved", 0, 300 },
+		{ "flip-header-checksum", 0, 504 },
+		{ "flip-frame-magic", 1, 0 },
+		{ "flip-frame-type", 1, 4 },
+		{ "flip-frame-offset", 1, 9 },
+		{ "flip-frame-length", 1, 17 },
+		{ "flip-frame-stored", 1, 24 },
+		{ "flip-frame-datasum", 1, 33 },
+		{ "flip-frame-checksum", 1, 41 },
+		{ "flip-zstd-payload", 2, 20 },
+		{ "flip-raw-payload", 3, 100 },
+		{ "flip-zero-frame-length", 4, 18 },
+		{ "flip-last-frame", 5, 12 },
+		{ "flip-meta-count", 6, 8 },
+		{ "flip-meta-payload", 6, 30 },
+		{ "flip-extent-state", 7, 24 + 16 },
+		{ "flip-extent-length", 7, 24 + 24 + 9 },
+		{ "flip-index-fileoff", 8, 24 + 8 },
+		{ "flip-index-datasum", 8, 24 + 24 + 2 },
+		{ "flip-index-checksum", 8, (size_t)-1 },
+		{ "flip-trailer-magic", 9, 3 },
+		{ "flip-trailer-index-off", 9, 24 },
+		{ "flip-trailer-frames", 9, 32 },
+		{ "flip-trailer-device-size", 9, 57 },
+		{ "flip-trailer-digest", 9, 70 },
+		{ "flip-trailer-hdrsum", 9, 99 },
+		{ "flip-trailer-checksum", 9, 124 },
+	};
+	size_t base[10] = { 0, l.first_frame, l.first_payload, l.raw_payload, l.zero_frame,
+			    l.last_frame, l.meta, l.ext, l.idx, l.trailer };
+	for (size_t i = 0; i < sizeof(flips) / sizeof(flips[0]); i++) {
+		size_t at = base[flips[i].region] + flips[i].off;
+		if (flips[i].off == (size_t)-1) /* last byte of the index section */
+			at = l.trailer - 1;
+		save_flipped(flips[i].name, &img, at);
+	}
+	free(img.b);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s OUTDIR\n", argv[0]);
+		return 2;
+	}
+	outdir = argv[1];
+	/* Reproducible "created" metadata whatever the caller's environment says. */
+	setenv("SOURCE_DATE_EPOCH", "1700000000", 1);
+	plain_seeds();
+	damaged_seeds();
+	printf("gen_corpus: %zu files, %zu bytes in %s\n", files_written, bytes_written, outdir);
+	return 0;
+}
