@@ -180,10 +180,16 @@ int cmd_verify(int argc, char **argv)
 		cli_msg("interrupted: %s was not fully checked", img_name);
 		rc = EXIT_FAIL;
 	} else if (r == -EILSEQ) {
-		rc = cli_fail(r, &err, img_name,
-			      "the image is sound but its content is not SOURCE's");
+		char todo[512];
+		snprintf(todo, sizeof(todo), "the image is sound but is not a copy of %s",
+			 a.against);
+		rc = cli_fail(r, &err, img_name, todo);
 	} else if (r < 0) {
-		rc = cli_fail(r, &err, img_name, NULL);
+		/* A failure that is not the image's damage and has no place in the image is
+		 * the source's (reading it for --against). */
+		bool source_side = a.against && r != -EBADMSG && r != -ENOTSUP &&
+				   (err.file_offset < 0 || strstr(err.msg, "source"));
+		rc = cli_fail(r, &err, source_side ? a.against : img_name, NULL);
 	} else {
 		if (!a.json && !a.quiet) {
 			char dev[32], hex[2 * IMAGO_DIGEST_LEN + 1];

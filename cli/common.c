@@ -114,20 +114,6 @@ const char *cli_hint(int code)
 	}
 }
 
-/* Does text contain v as a whole decimal number? */
-static bool mentions_number(const char *text, int64_t v)
-{
-	char num[24];
-	snprintf(num, sizeof(num), "%" PRId64, v);
-	size_t len = strlen(num);
-	for (const char *p = strstr(text, num); p; p = strstr(p + 1, num)) {
-		bool start = p == text || !isdigit((unsigned char)p[-1]);
-		if (start && !isdigit((unsigned char)p[len]))
-			return true;
-	}
-	return false;
-}
-
 int cli_fail(int code, const struct imago_err *err, const char *path, const char *todo)
 {
 	if (code >= 0)
@@ -141,8 +127,8 @@ int cli_fail(int code, const struct imago_err *err, const char *path, const char
 		if (n < sizeof(where))                                                \
 			n += (size_t)snprintf(where + n, sizeof(where) - n, __VA_ARGS__); \
 	} while (0)
-	/* Name each place once: the library's message often names some already (as
-	 * "chunk 7" or "at byte 123"), so a number already in it is not repeated. */
+	/* Name each place once. Offsets are always spelled "device offset" and "file
+	 * offset" so people and scripts find them, unless the message says so already. */
 	if (path && !strstr(what, path))
 		ADD("%s", path);
 	if (err && err->chunk >= 0) {
@@ -151,9 +137,9 @@ int cli_fail(int code, const struct imago_err *err, const char *path, const char
 		if (!strstr(what, c))
 			ADD("%s%s", n ? ", " : "", c);
 	}
-	if (err && err->dev_offset >= 0 && !mentions_number(what, err->dev_offset))
+	if (err && err->dev_offset >= 0 && !strstr(what, "device offset"))
 		ADD("%sdevice offset %" PRId64, n ? ", " : "", err->dev_offset);
-	if (err && err->file_offset >= 0 && !mentions_number(what, err->file_offset))
+	if (err && err->file_offset >= 0 && !strstr(what, "file offset"))
 		ADD("%sfile offset %" PRId64, n ? ", " : "", err->file_offset);
 #undef ADD
 	if (!todo)

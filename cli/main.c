@@ -45,10 +45,8 @@ int cli_getopt_error(int c, char **argv)
 
 int main(int argc, char **argv)
 {
-	if (argc < 2) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
+	if (argc < 2)
+		return cli_usage_error("a COMMAND is needed (create, restore, verify or info)");
 	const char *name = argv[1];
 	if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0) {
 		printf("imago %s (image format %d.%d)\n", IMAGO_VERSION_STRING,
