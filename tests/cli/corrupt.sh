@@ -1,0 +1,374 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# The corruption and truncation matrix (issue 2, item 7). A small image with many frames
+# of every kind (DATA_RAW, DATA_ZSTD, ZERO) is checked against docs/FORMAT.md, then
+# damaged region by region: bytes flipped at fixed and seeded positions in the header,
+# frame headers, payloads, the three sections and the trailer; frames swapped; the file
+# cut at many lengths or extended; not an image at all; versions and features a reader
+# must refuse (with valid checksums, so only the field itself is wrong) or accept.
+# Every damaged image must give exit code 3 from verify, from restore to a file and from
+# restore reading stdin, with one line on stderr naming where.
+
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=lib.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
+
+need_imago
+need python3 xxhsum xxd dd awk fold tac zstd
+
+RANDOM=20240601 # the seeded positions are the same on every run
+
+# rnd N: a seeded number in [0, N).
+rnd() { echo $((((RANDOM << 15) | RANDOM) % $1)); }
+mask() { echo $((RANDOM % 255 + 1)); }
+
+# ---------------------------------------------------------------- the image
+
+export SOURCE_DATE_EPOCH=1700000000
+make_mixed "$W/src"
+base=$W/base.imago
+begin make_image
+run 0 "$IMAGO" create -q --chunk-size 64K "$W/src" "$base" || die_setup "cannot make the test image"
+run 0 "$IMAGO" verify -q "$base"
+finish
+chmod a-w "$base"
+
+layout "$base"
+SIZE=$L_SIZE META=$L_META EXT=$L_EXT IDX=$L_IDX TRAIL=$L_TRAIL
+frames "$base" >"$W/frames" || die_setup "cannot walk the frames: $(tail -1 "$W/frames")"
+
+# Frames by kind: "file_offset type logical_offset logical_length stored_length".
+F_FIRST=$(head -1 "$W/frames")
+F_LAST=$(tail -1 "$W/frames")
+F_RAW=$(awk '$2 == 1' "$W/frames" | sed -n 2p)
+F_RAW2=$(awk '$2 == 1 && $5 == 65536' "$W/frames" | sed -n 3p)
+F_ZSTD=$(awk '$2 == 2' "$W/frames" | sed -n 2p)
+F_ZERO=$(awk '$2 == 3' "$W/frames" | sed -n 2p)
+
+# ---------------------------------------------------------------- the layout is the spec's
+
+begin layout_header
+[[ $(bytes_hex "$base" 0 8) == 89494d470d0a1a0a ]] || err "header magic $(bytes_hex "$base" 0 8)"
+[[ $(u16 "$base" 8) == 1 && $(u16 "$base" 10) == 0 ]] || err "version $(u16 "$base" 8).$(u16 "$base" 10), want 1.0"
+[[ $(u32 "$base" 12) == 512 ]] || err "header_size $(u32 "$base" 12)"
+[[ $(u64 "$base" 32) == "$(fsize "$W/src")" ]] || err "device_size $(u64 "$base" 32), want $(fsize "$W/src")"
+[[ $(u32 "$base" 40) == 65536 ]] || err "chunk_size $(u32 "$base" 40)"
+[[ $(u8 "$base" 52) == 1 ]] || err "codec $(u8 "$base" 52)"
+[[ $(bytes_hex "$base" 504 8) == "$(xxh3_le "$base" 0 504)" ]] || err "header_checksum is not XXH3 of bytes 0..503"
+finish
+
+begin layout_trailer
+[[ $(bytes_hex "$base" "$TRAIL" 8) == "$(printf IMGTRAIL | xxd -p)" ]] || err "trailer magic"
+[[ $(bytes_hex "$base" $((TRAIL + 120)) 8) == "$(xxh3_le "$base" "$TRAIL" 120)" ]] || err "trailer_checksum is not XXH3 of its bytes 0..119"
+[[ $(bytes_hex "$base" $((TRAIL + 96)) 8) == "$(bytes_hex "$base" 504 8)" ]] || err "trailer header_checksum is not the header's"
+[[ $(u64 "$base" $((TRAIL + 56))) == "$(fsize "$W/src")" ]] || err "trailer device_size"
+finish
+
+# section_len OFFSET: the payload length of the section at OFFSET.
+section_len() { u64 "$base" $(($1 + 16)); }
+begin layout_sections
+for s in "IMGM $META" "IMGE $EXT" "IMGI $IDX"; do
+	m=${s% *} o=${s#* }
+	[[ $(bytes_hex "$base" "$o" 4) == "$(printf '%s' "$m" | xxd -p)" ]] || err "no $m at $o"
+	len=$(section_len "$o")
+	[[ $(bytes_hex "$base" $((o + 24 + len)) 8) == "$(xxh3_le "$base" "$o" $((24 + len)))" ]] ||
+		err "$m checksum is not XXH3 of the section"
+done
+((META < EXT && EXT < IDX)) || err "sections out of order: $META $EXT $IDX"
+((META + 24 + $(section_len "$META") + 8 == EXT)) || err "IMGE does not follow IMGM"
+((EXT + 24 + $(section_len "$EXT") + 8 == IDX)) || err "IMGI does not follow IMGE"
+((IDX + 24 + $(section_len "$IDX") + 8 == TRAIL)) || err "the index does not end where the trailer begins"
+finish
+
+begin layout_frames
+n_data=$(awk '$2 == 1 || $2 == 2' "$W/frames" | wc -l)
+n_zero=$(awk '$2 == 3' "$W/frames" | wc -l)
+stored=$(awk '$2 == 1 || $2 == 2 {s += $5} END {print s + 0}' "$W/frames")
+[[ -n $F_RAW && -n $F_RAW2 && -n $F_ZSTD && -n $F_ZERO ]] ||
+	err "the test image lacks a kind of frame (raw: '$F_RAW', zstd: '$F_ZSTD', zero: '$F_ZERO')"
+[[ $(u64 "$base" $((TRAIL + 32))) == "$n_data" ]] || err "trailer data_frames $(u64 "$base" $((TRAIL + 32))), frames: $n_data"
+[[ $(u64 "$base" $((TRAIL + 40))) == "$n_zero" ]] || err "trailer zero_frames $(u64 "$base" $((TRAIL + 40))), frames: $n_zero"
+[[ $(u64 "$base" $((TRAIL + 48))) == "$stored" ]] || err "trailer stored_bytes $(u64 "$base" $((TRAIL + 48))), frames: $stored"
+prev=-1 end=0
+while read -r fo ty lo ll sl; do
+	[[ $(bytes_hex "$base" $((fo + 40)) 8) == "$(xxh3_le "$base" "$fo" 40)" ]] || err "frame at $fo: header_checksum"
+	((lo > prev)) || err "frame at $fo: logical_offset $lo not ascending"
+	((lo == end)) || err "frame at $fo: logical_offset $lo leaves a gap (sector mode covers everything)"
+	((lo % 65536 == 0)) || err "frame at $fo: logical_offset $lo not on the chunk grid"
+	case $ty in
+	1) ((sl == ll)) || err "raw frame at $fo: stored_length $sl != logical_length $ll" ;;
+	2) ((sl < ll)) || err "zstd frame at $fo: not smaller than raw" ;;
+	3) ((sl == 0)) || err "zero frame at $fo: stored_length $sl" ;;
+	*) err "frame at $fo: type $ty" ;;
+	esac
+	prev=$lo end=$((lo + ll))
+done <"$W/frames"
+((end == $(fsize "$W/src"))) || err "frames cover $end bytes, device is $(fsize "$W/src")"
+finish
+
+begin layout_index
+cnt=$(u64 "$base" $((IDX + 8)))
+((cnt == n_data)) || err "index count $cnt, DATA frames $n_data"
+(($(section_len "$IDX") == cnt * 32)) || err "index length $(section_len "$IDX") for $cnt entries"
+i=0
+while read -r fo ty lo ll sl; do
+	[[ $ty == 3 ]] && continue
+	e=$((IDX + 24 + i * 32))
+	[[ $(u64 "$base" "$e") == "$lo" && $(u64 "$base" $((e + 8))) == "$fo" &&
+		$(u32 "$base" $((e + 16))) == "$ll" && $(u32 "$base" $((e + 20))) == "$sl" &&
+		$(bytes_hex "$base" $((e + 24)) 8) == "$(bytes_hex "$base" $((fo + 32)) 8)" ]] ||
+		err "index entry $i does not match the frame at $fo"
+	i=$((i + 1))
+done <"$W/frames"
+finish
+
+begin rechecksum_helper_is_exact
+cp -- "$base" "$W/same.imago"
+chmod u+w "$W/same.imago"
+rechecksum "$W/same.imago"
+same "$base" "$W/same.imago"
+rm -f -- "$W/same.imago"
+finish
+
+# ---------------------------------------------------------------- checking damage
+
+# damaged IMG [ERE...]: every reader refuses IMG with exit 3 and one line naming where:
+# verify and restore name the image file, plus each ERE given. Restore reads stdin from
+# a pipe (sequentially); REDIR=1 also from the file redirected (seekable stdin). INFO=1
+# also checks info (it reads header, trailer and sections, not chunks).
+INFO=0 REDIR=0
+damaged() {
+	local img=$1 name
+	shift
+	name=${img##*/}
+	name=${name//./\\.}
+	run 3 "$IMAGO" verify -q "$img" && stderr_one_line '^imago: verify: ' "$name" "$@"
+	run 3 "$IMAGO" restore -q "$img" "$W/target" && stderr_one_line '^imago: restore: ' "$name" "$@"
+	rm -f -- "$W/target"
+	run_in "$img" 3 "$IMAGO" restore -q - "$W/target" && stderr_one_line '^imago: restore: ' "$@"
+	rm -f -- "$W/target"
+	if ((REDIR)); then
+		run_redir "$img" 3 "$IMAGO" restore -q - "$W/target" && stderr_one_line '^imago: restore: ' "$@"
+		rm -f -- "$W/target"
+	fi
+	if ((INFO)); then
+		run 3 "$IMAGO" info "$img" && stderr_one_line '^imago: info: ' "$name"
+		run 3 "$IMAGO" info --json "$img"
+	fi
+}
+
+# flip_case NAME OFFSET [ERE...]: flip a byte of a copy of the image with a seeded mask.
+flip_case() {
+	local name=$1 off=$2 m
+	shift 2
+	m=$(mask)
+	begin "$name"
+	cp -- "$base" "$W/bad.imago"
+	chmod u+w "$W/bad.imago"
+	flip "$W/bad.imago" "$off" "$m"
+	damaged "$W/bad.imago" "$@"
+	rm -f -- "$W/bad.imago"
+	finish
+}
+
+# ---------------------------------------------------------------- header
+
+INFO=1 REDIR=1
+for off in 0 7 8 9 10 12 16 23 24 32 39 40 44 48 52 53 54 56 300 503 504 511 \
+	"$(rnd 512)" "$(rnd 512)" "$(rnd 512)"; do
+	flip_case "flip_header_$off" "$off"
+done
+
+# ---------------------------------------------------------------- frame headers and payloads
+
+INFO=0 REDIR=0
+chunk_re=(chunk offset)
+fh() { # fh NAME FRAME-LINE FIELD-OFFSET...
+	local name=$1 fo=${2%% *} f
+	shift 2
+	for f in "$@"; do
+		flip_case "flip_${name}_header_$f" $((fo + f)) "${chunk_re[@]}"
+	done
+}
+fh first "$F_FIRST" 0 3 4 5 7 8 15 16 23 24 31 32 39 40 47 "$(rnd 48)"
+fh raw "$F_RAW" 8 24 32
+fh zstd "$F_ZSTD" 8 16 24 32 40
+fh zero "$F_ZERO" 4 8 16 24 40
+fh last "$F_LAST" 16 24 32
+
+# pl NAME FRAME-LINE POSITION...: flip payload bytes (position relative to the payload).
+pl() {
+	local name=$1 fo sl p
+	read -r fo _ _ _ sl <<<"$2"
+	shift 2
+	for p in "$@"; do
+		((p < sl)) || continue
+		flip_case "flip_${name}_payload_$p" $((fo + 48 + p)) "${chunk_re[@]}"
+	done
+}
+zsl=$(awk '{print $5}' <<<"$F_ZSTD")
+rsl=$(awk '{print $5}' <<<"$F_RAW")
+lsl=$(awk '{print $5}' <<<"$F_LAST")
+pl raw "$F_RAW" 0 "$(rnd "$rsl")" "$(rnd "$rsl")" $((rsl - 1))
+pl zstd "$F_ZSTD" 0 1 4 5 "$(rnd "$zsl")" "$(rnd "$zsl")" "$(rnd "$zsl")" "$(rnd "$zsl")" $((zsl / 2)) $((zsl - 1))
+pl last "$F_LAST" 0 "$(rnd "$lsl")" $((lsl - 1))
+
+# Frames moved: payloads of two raw chunks swapped; two whole raw frames swapped; one
+# raw frame copied over another (a chunk in the wrong place, or twice).
+swap_case() { # swap_case NAME A-OFFSET B-OFFSET LENGTH
+	begin "$1"
+	cp -- "$base" "$W/bad.imago"
+	chmod u+w "$W/bad.imago"
+	dd if="$base" of="$W/a" bs=1 skip="$2" count="$4" status=none
+	dd if="$base" of="$W/b" bs=1 skip="$3" count="$4" status=none
+	dd if="$W/b" of="$W/bad.imago" bs=1 seek="$2" conv=notrunc status=none
+	[[ -n ${5:-} ]] || dd if="$W/a" of="$W/bad.imago" bs=1 seek="$3" conv=notrunc status=none
+	damaged "$W/bad.imago" "${chunk_re[@]}"
+	rm -f -- "$W/bad.imago" "$W/a" "$W/b"
+	finish
+}
+ra=${F_RAW%% *} rb=${F_RAW2%% *}
+swap_case swap_raw_payloads $((ra + 48)) $((rb + 48)) 65536
+swap_case swap_raw_frames "$ra" "$rb" $((48 + 65536))
+swap_case copy_raw_frame_over_another "$ra" "$rb" $((48 + 65536)) once
+
+# ---------------------------------------------------------------- sections
+
+INFO=1
+sec() { # sec NAME OFFSET: flip the section header, payload and checksum
+	local name=$1 o=$2 len
+	len=$(section_len "$o")
+	for f in 0 3 4 8 15 16 23 24 $((24 + $(rnd "$len"))) $((24 + $(rnd "$len"))) $((24 + len - 1)) \
+		$((24 + len)) $((24 + len + 7)); do
+		flip_case "flip_${name}_$f" $((o + f))
+	done
+}
+sec metadata "$META"
+sec extents "$EXT"
+sec index "$IDX"
+# Each field of the second index entry.
+for f in 0 7 8 16 20 24 31; do
+	flip_case "flip_index_entry1_$f" $((IDX + 24 + 32 + f))
+done
+
+# ---------------------------------------------------------------- trailer
+
+for f in 0 7 8 16 24 32 40 48 56 64 95 96 104 119 120 127 "$(rnd 128)"; do
+	flip_case "flip_trailer_$f" $((TRAIL + f))
+done
+
+# ---------------------------------------------------------------- truncation and extension
+
+INFO=1 REDIR=1
+cut_case() { # cut_case NAME LENGTH
+	begin "$1"
+	head -c "$2" -- "$base" >"$W/cut.imago"
+	damaged "$W/cut.imago"
+	rm -f -- "$W/cut.imago"
+	finish
+}
+fz=${F_ZSTD%% *}
+for len in 0 1 8 511 512 513 $((512 + 47)) $((512 + 48)) $((512 + 48 + 1000)) \
+	"$fz" $((fz + 48 + 10)) $((META / 2)) $((META - 1)) "$META" $((META + 10)) \
+	"$EXT" $((EXT + 30)) "$IDX" $((IDX + 24 + 40)) $((TRAIL - 1)) "$TRAIL" $((TRAIL + 1)) \
+	$((SIZE - 64)) $((SIZE - 8)) $((SIZE - 1)); do
+	cut_case "truncate_$len" "$len"
+done
+
+ext_case() { # ext_case NAME FILE: a copy of the image with FILE appended
+	begin "$1"
+	cat -- "$base" "$2" >"$W/ext.imago"
+	run 3 "$IMAGO" verify -q "$W/ext.imago" && stderr_one_line '^imago: verify: ' 'ext\.imago'
+	run 3 "$IMAGO" restore -q "$W/ext.imago" "$W/target" && stderr_one_line '^imago: restore: '
+	run 3 "$IMAGO" info "$W/ext.imago"
+	rm -f -- "$W/ext.imago" "$W/target"
+	finish
+}
+printf x >"$W/x"
+ext_case append_1_byte "$W/x"
+head -c 4096 /dev/zero >"$W/x"
+ext_case append_4k_zeros "$W/x"
+ext_case append_a_second_image "$base"
+
+# ---------------------------------------------------------------- not an image
+
+INFO=1
+make_text "$W/text.txt" 100000
+begin not_an_image_text
+damaged "$W/text.txt"
+finish
+: >"$W/empty.img"
+begin not_an_image_empty
+damaged "$W/empty.img"
+finish
+make_random "$W/noise.img" 300000 5
+begin not_an_image_random
+damaged "$W/noise.img"
+finish
+# A valid zstd stream is not an image either.
+zstd -q -c -- "$W/src" >"$W/src.zst"
+begin not_an_image_zstd
+damaged "$W/src.zst"
+finish
+begin not_an_image_header_only
+head -c 512 -- "$base" >"$W/hdr.img"
+damaged "$W/hdr.img"
+finish
+
+# ---------------------------------------------------------------- versions and features
+
+# patched NAME FIELD-OFFSET HEX WANT [ERE...]: patch a header field, make every checksum
+# valid again, and expect WANT (3: refused, with ERE in the message; 0: read normally).
+patched() {
+	local name=$1 off=$2 hex=$3 want=$4
+	shift 4
+	begin "$name"
+	cp -- "$base" "$W/v.imago"
+	chmod u+w "$W/v.imago"
+	poke_hex "$W/v.imago" "$off" "$hex"
+	rechecksum "$W/v.imago"
+	if ((want == 3)); then
+		damaged "$W/v.imago" "$@"
+	elif run 0 "$IMAGO" verify -q "$W/v.imago" && run 0 "$IMAGO" restore -q "$W/v.imago" "$W/target"; then
+		same "$W/src" "$W/target"
+		rm -f -- "$W/target"
+		run_in "$W/v.imago" 0 "$IMAGO" restore -q - "$W/target" && same "$W/src" "$W/target"
+	fi
+	rm -f -- "$W/v.imago" "$W/target"
+	finish
+}
+INFO=1
+patched version_major_2 8 0200 3 version
+patched version_major_0 8 0000 3 version
+patched version_major_65535 8 ffff 3 version
+patched incompat_bit_0 16 0100000000000000 3 feature
+patched incompat_bit_63 16 0000000000000080 3 feature
+patched header_size_1024 12 00040000 3
+patched chunk_size_3000 40 b80b0000 3
+patched chunk_size_32k 40 00800000 3
+patched chunk_size_32m 40 00000002 3
+patched chunk_size_128k 40 00000200 3
+patched codec_0 52 00 3
+patched codec_2 52 02 3
+patched codec_255 52 ff 3
+# Later minor versions and compat features only add what a 1.0 reader may ignore.
+patched version_minor_1_is_read 10 0100 0
+patched compat_bit_0_is_read 24 0100000000000000 0
+patched compat_bit_63_is_read 24 0000000000000080 0
+
+# device_size changed in the header and in the trailer, all checksums valid: the extent
+# map no longer covers the device.
+for d in 1 $(($(fsize "$W/src") - 1)) $(($(fsize "$W/src") + 1)) $(($(fsize "$W/src") + 65536)); do
+	begin "device_size_lie_$d"
+	cp -- "$base" "$W/v.imago"
+	chmod u+w "$W/v.imago"
+	poke_u64 "$W/v.imago" 32 "$d"
+	poke_u64 "$W/v.imago" $((TRAIL + 56)) "$d"
+	rechecksum "$W/v.imago"
+	damaged "$W/v.imago"
+	rm -f -- "$W/v.imago"
+	finish
+done
+
+done_testing
