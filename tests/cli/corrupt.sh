@@ -11,8 +11,8 @@
 # restore reading stdin, with one line on stderr naming where.
 
 # shellcheck source-path=SCRIPTDIR
-# shellcheck source=lib.sh
-. "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=lib.bash
+. "$(dirname -- "${BASH_SOURCE[0]}")/lib.bash"
 
 need_imago
 need python3 xxhsum xxd dd awk fold tac zstd

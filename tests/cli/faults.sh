@@ -11,8 +11,8 @@
 # device, so it needs neither device-mapper nor a special driver.
 
 # shellcheck source-path=SCRIPTDIR
-# shellcheck source=lib.sh
-. "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=lib.bash
+. "$(dirname -- "${BASH_SOURCE[0]}")/lib.bash"
 
 need_imago
 need_root

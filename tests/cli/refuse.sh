@@ -5,8 +5,8 @@
 # verify --against (0 identical, 4 different). docs/imago.1.md, "Exit status".
 
 # shellcheck source-path=SCRIPTDIR
-# shellcheck source=lib.sh
-. "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=lib.bash
+. "$(dirname -- "${BASH_SOURCE[0]}")/lib.bash"
 
 need_imago
 need_root

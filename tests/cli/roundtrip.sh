@@ -7,8 +7,8 @@
 # does not depend on options; images do not depend on the thread count.
 
 # shellcheck source-path=SCRIPTDIR
-# shellcheck source=lib.sh
-. "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=lib.bash
+. "$(dirname -- "${BASH_SOURCE[0]}")/lib.bash"
 
 need_imago
 need_root

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # shellcheck shell=bash
 #
-# Shared helpers for the CLI tests (tests/cli/*.sh). Source it, do not run it.
+# Shared helpers for the CLI tests (tests/cli/*.sh). Source it, do not run it; it is not
+# named *.sh so that tests/run.sh, which runs every tests/cli/*.sh, leaves it alone.
 #
 # Protocol (counted by tests/run.sh): one line per case on stdout,
 #   PASS: <script>/<case>
