@@ -221,6 +221,8 @@ int cmd_create(int argc, char **argv)
 		return cli_usage_error("refusing to write an image to a terminal: redirect "
 				       "stdout to a file or a pipe");
 
+	/* Before the temp file exists, so no signal can leave it behind. */
+	cli_signals_install();
 	struct cli_source src;
 	rc = device_open_source(a.source, &src);
 	if (rc)
@@ -253,7 +255,6 @@ int cmd_create(int argc, char **argv)
 			goto out;
 		}
 	}
-	cli_signals_install();
 	cli_signals_cleanup_path(tmp);
 
 	const char *meta[16];
