@@ -658,6 +658,10 @@ int stream_run(const struct stream_opts *o, struct stream_result *res, struct im
 	}
 	s.cs = s.hdr.chunk_size;
 	s.dsize = s.hdr.device_size;
+	if (res) {
+		memset(res, 0, sizeof(*res));
+		res->device_size = s.dsize; /* known now, even if the run fails later */
+	}
 	if (s.restore && o->target_size && s.dsize > o->target_size) {
 		r = err_set(err, -EFBIG, -1, -1, -1,
 			    "target is too small: the image needs %llu bytes, the target has %llu",
@@ -721,6 +725,11 @@ int stream_run(const struct stream_opts *o, struct stream_result *res, struct im
 			goto out;
 		}
 	}
+	if (res) {
+		res->chunks = s.chunks;
+		res->bytes_written = s.written;
+		memcpy(res->digest, digest, IMAGO_DIGEST_LEN);
+	}
 	if (s.against && (s.differs_at || o->against_size != s.dsize)) {
 		uint64_t at = s.differs_at ? s.differs_at - 1 : (o->against_size < s.dsize ? o->against_size : s.dsize);
 		r = err_set(err, -EILSEQ, -1, (int64_t)at, (int64_t)(at / s.cs),
@@ -728,12 +737,6 @@ int stream_run(const struct stream_opts *o, struct stream_result *res, struct im
 			    (unsigned long long)at,
 			    o->against_size != s.dsize ? " (the sizes differ)" : "");
 		goto out;
-	}
-	if (res) {
-		res->device_size = s.dsize;
-		res->chunks = s.chunks;
-		res->bytes_written = s.written;
-		memcpy(res->digest, digest, IMAGO_DIGEST_LEN);
 	}
 	progress_final(&s.clock, s.dsize, o->progress, o->progress_opaque);
 	r = 0;

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <xxhash.h>
+/* For ZSTD_estimateCCtxSize_usingCParams: the memory bound must count the contexts. */
+#define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
 
 #include "image/digest.h"
@@ -54,9 +56,8 @@ static int writer_out(int fd, uint64_t *file_off, const void *buf, size_t len, s
 	int r = xwrite_full(fd, buf, len);
 	if (r < 0)
 		return err_set(err, r, (int64_t)*file_off, -1, -1,
-			       r == -ENOSPC ? "image output is full (no space left) at byte %llu"
-					    : "cannot write image at byte %llu",
-			       (unsigned long long)*file_off);
+			       "cannot write the image at byte %llu: %s", (unsigned long long)*file_off,
+			       r == -ENOSPC ? "no space left on the output" : strerror(-r));
 	*file_off += len;
 	return 0;
 }
@@ -365,7 +366,9 @@ int imago_create(const struct imago_create_opts *o, struct imago_create_result *
 	spool_init(&w.ext, 0);
 	struct pl_config cfg = { .workers = o->threads, .in_cap = cs,
 				 .out_cap = ZSTD_compressBound(cs),
-				 .aux_cap = digest_leaf_count(cs) * DIGEST_LEAF_HASH };
+				 .aux_cap = digest_leaf_count(cs) * DIGEST_LEAF_HASH,
+				 .worker_mem = ZSTD_estimateCCtxSize_usingCParams(
+					 ZSTD_getCParams(level, cs, 0)) };
 	w.nworkers = pipeline_workers(&cfg);
 	cfg.workers = w.nworkers;
 	int r = 0;

@@ -120,13 +120,13 @@ unsigned pipeline_workers(const struct pl_config *cfg)
 	}
 	if (w > 256)
 		w = 256;
-	size_t limit = cfg->mem_limit ? cfg->mem_limit : (size_t)128 << 20;
+	size_t limit = cfg->mem_limit ? cfg->mem_limit : (size_t)160 << 20;
 	/* Buffer sizes come from our own code (chunk sizes are validated), but stay safe. */
 	size_t per_job = cfg->in_cap + cfg->out_cap + cfg->aux_cap;
 	if (per_job < cfg->in_cap || per_job > limit)
 		return 1;
 	/* Each worker needs about two jobs in flight to stay busy while the others queue. */
-	while (w > 1 && per_job * (2 * (size_t)w + 2) > limit)
+	while (w > 1 && per_job * (2 * (size_t)w + 2) + cfg->worker_mem * w > limit)
 		w--;
 	return w;
 }

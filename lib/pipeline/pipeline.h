@@ -45,7 +45,8 @@ struct pl_ops {
 struct pl_config {
 	unsigned workers;    /* 0 = online CPUs */
 	size_t in_cap, out_cap, aux_cap;
-	size_t mem_limit;    /* bound on job buffers (0 = 128 MiB) */
+	size_t worker_mem;   /* memory each worker holds besides jobs (e.g. a zstd context) */
+	size_t mem_limit;    /* bound on job buffers + worker memory (0 = 160 MiB) */
 };
 
 /* Number of workers a config resolves to (after the memory bound). */
