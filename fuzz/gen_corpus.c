@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * Writes the seed corpus of fuzz/fuzz_image.c: small images made with imago_create from
- * generated devices, and near-valid variants of one of them (cut short at each place that
- * matters; one byte flipped in each region of the format). Deterministic: fixed content,
- * SOURCE_DATE_EPOCH fixed, one thread. Run it through fuzz/gen_corpus.sh.
+ * generated devices, and near-valid variants of one of them: cut short at each place that
+ * matters (seed-trunc-*); one byte flipped in each region of the format, checksums left
+ * stale (seed-flip-*); one field set to a structurally wrong (or, for forward
+ * compatibility, a new but allowed) value with every checksum recomputed, so the check
+ * behind the checksums is what must catch it (seed-craft-*). Deterministic: fixed
+ * content, SOURCE_DATE_EPOCH fixed, one thread. Run it through fuzz/gen_corpus.sh.
  *
  *   gen_corpus OUTDIR
  *
@@ -17,6 +20,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "fixup.h"
 #include "imago.h"
 
 static const char *outdir;
@@ -28,13 +32,13 @@ static void die(const char *what, const char *detail)
 	exit(1);
 }
 
-static uint64_t rd64(const uint8_t *p)
-{
-	uint64_t v = 0;
+#define rd64 fuzz_rd64
+#define wr64 fuzz_wr64
 
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
+static void wr32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
 }
 
 /* ------------------------------------------------------------ device content */
@@ -284,11 +288,18 @@ static struct layout locate(const struct image *img)
 	return l;
 }
 
-static void damaged_seeds(void)
+/* The base of the damaged variants: extents USED [0, 64K), ZERO [64K, 192K), USED
+ * [192K, 256K+300); frames DATA_ZSTD, ZERO (2 chunks), DATA_ZSTD, DATA_RAW (300 bytes). */
+static struct image damaged_base(void)
 {
 	struct piece p[] = { { 3000, F_TEXT }, { K64 - 3000, F_ZERO }, { 2 * K64, F_ZERO },
 			     { K64, F_PATTERN }, { 300, F_RANDOM }, END };
-	struct image img = make(p, K64, 0, NULL);
+	return make(p, K64, 0, NULL);
+}
+
+static void damaged_seeds(void)
+{
+	struct image img = damaged_base();
 	struct layout l = locate(&img);
 
 	/* Cut short. */
@@ -370,6 +381,111 @@ static void damaged_seeds(void)
 	free(img.b);
 }
 
+enum craft {
+	C_EXT_USED_GROW, C_EXT_ZERO_FREE, C_EXT_ZERO_BAD, C_EXT_ZERO_UNTRIED, C_EXT_USED_FREE,
+	C_HDR_DEV_GROW, C_HDR_DEV_SHRINK, C_HDR_CHUNK_128K, C_HDR_MINOR, C_HDR_COMPAT,
+	C_HDR_INCOMPAT, C_HDR_CODEC, C_HDR_MAJOR, C_IDX_SWAP, C_IDX_FILEOFF_DUP, C_IDX_SHIFT,
+	C_IDX_STORED, C_TRL_META_OFF, C_TRL_DATA_FRAMES, C_TRL_ZERO_FRAMES, C_TRL_STORED,
+	C_TRL_DIGEST, C_TRL_TWICE, C_FRM_ZERO_SHORT, C_FRM_ZERO_ODD, C_FRM_ZERO_SUM,
+	C_FRM_AS_RAW, C_FRM_RAW_DATA, C_FRM_SHIFT, C_META_COUNT, C_META_KEYLEN, C_META_VALLEN,
+	C_META_NUL, C_COUNT
+};
+
+static const char *const craft_name[C_COUNT] = {
+	"extent-used-grow", "extent-zero-to-free", "extent-zero-to-bad", "extent-zero-to-untried",
+	"extent-used-to-free", "header-device-grow", "header-device-shrink", "header-chunk-128k",
+	"header-minor-1", "header-compat-bit", "header-incompat-bit", "header-codec-2",
+	"header-major-2", "index-swap", "index-fileoff-dup", "index-logical-shift",
+	"index-stored-length", "trailer-metadata-offset", "trailer-data-frames",
+	"trailer-zero-frames", "trailer-stored-bytes", "trailer-digest", "trailer-twice",
+	"frame-zero-short", "frame-zero-odd", "frame-zero-checksum", "frame-zstd-as-raw",
+	"frame-raw-data", "frame-offset-shift", "meta-count", "meta-key-length",
+	"meta-value-length", "meta-nul-in-value",
+};
+
+/* One field changed, then every checksum recomputed. */
+static void crafted_seeds(void)
+{
+	struct image img = damaged_base();
+	struct layout l = locate(&img);
+	uint8_t *ext0 = NULL, *ext1 = NULL, *ext2 = NULL, *idx0 = NULL, *idx1 = NULL;
+
+	for (int c = 0; c < C_COUNT; c++) {
+		size_t n = img.n;
+		uint8_t *b = malloc(img.n + 128);
+		if (!b)
+			die("malloc", "out of memory");
+		memcpy(b, img.b, img.n);
+		uint8_t *t = b + l.trailer, *meta = b + l.meta + 24;
+		ext0 = b + l.ext + 24;
+		ext1 = ext0 + 24;
+		ext2 = ext1 + 24;
+		idx0 = b + l.idx + 24;
+		idx1 = idx0 + 32;
+		switch ((enum craft)c) {
+		case C_EXT_USED_GROW: /* chunk 1 USED, but no frame holds it */
+			wr64(ext0 + 8, rd64(ext0 + 8) + K64);
+			wr64(ext1, rd64(ext1) + K64);
+			wr64(ext1 + 8, rd64(ext1 + 8) - K64);
+			break;
+		case C_EXT_ZERO_FREE: wr32(ext1 + 16, IMAGO_FREE); break;
+		case C_EXT_ZERO_BAD: wr32(ext1 + 16, IMAGO_BAD); break;
+		case C_EXT_ZERO_UNTRIED: wr32(ext1 + 16, IMAGO_UNTRIED); break;
+		case C_EXT_USED_FREE: wr32(ext2 + 16, IMAGO_FREE); break;
+		case C_HDR_DEV_GROW:
+		case C_HDR_DEV_SHRINK: {
+			uint64_t d = c == C_HDR_DEV_GROW ? 1 : (uint64_t)-1;
+			wr64(b + 32, rd64(b + 32) + d);
+			wr64(t + 56, rd64(t + 56) + d);
+			wr64(ext2 + 8, rd64(ext2 + 8) + d);
+			break;
+		}
+		case C_HDR_CHUNK_128K: wr32(b + 40, 2 * K64); break;
+		case C_HDR_MINOR: b[10] = 1; break;
+		case C_HDR_COMPAT: b[24] = 1; break;
+		case C_HDR_INCOMPAT: b[16] = 1; break;
+		case C_HDR_CODEC: b[52] = 2; break;
+		case C_HDR_MAJOR: b[8] = 2; break;
+		case C_IDX_SWAP: {
+			uint8_t tmp[32];
+			memcpy(tmp, idx0, 32);
+			memcpy(idx0, idx1, 32);
+			memcpy(idx1, tmp, 32);
+			break;
+		}
+		case C_IDX_FILEOFF_DUP: memcpy(idx1 + 8, idx0 + 8, 8); break;
+		case C_IDX_SHIFT: wr64(idx1, rd64(idx1) + K64); break;
+		case C_IDX_STORED: idx0[20]++; break;
+		case C_TRL_META_OFF: wr64(t + 8, rd64(t + 8) + 8); break;
+		case C_TRL_DATA_FRAMES: wr64(t + 32, rd64(t + 32) + 1); break;
+		case C_TRL_ZERO_FRAMES: wr64(t + 40, rd64(t + 40) + 1); break;
+		case C_TRL_STORED: wr64(t + 48, rd64(t + 48) + 1); break;
+		case C_TRL_DIGEST: t[64] ^= 1; break;
+		case C_TRL_TWICE:
+			memcpy(b + n, t, 128);
+			n += 128;
+			break;
+		case C_FRM_ZERO_SHORT: wr64(b + l.zero_frame + 16, K64); break;
+		case C_FRM_ZERO_ODD: wr64(b + l.zero_frame + 16, 2 * K64 - 1); break;
+		case C_FRM_ZERO_SUM: b[l.zero_frame + 32] = 1; break;
+		case C_FRM_AS_RAW: b[l.first_frame + 4] = 1; break;
+		case C_FRM_RAW_DATA: b[l.raw_payload + 7] ^= 0x20; break;
+		case C_FRM_SHIFT: wr64(b + l.first_frame + 8, rd64(b + l.first_frame + 8) + K64); break;
+		case C_META_COUNT: wr64(b + l.meta + 8, rd64(b + l.meta + 8) + 1); break;
+		case C_META_KEYLEN: meta[0] = meta[1] = 0xff; break;
+		case C_META_VALLEN: meta[2] = meta[3] = meta[4] = meta[5] = 0xff; break;
+		case C_META_NUL: meta[6 + meta[0]] = 0; break; /* first byte of the first value */
+		case C_COUNT: break;
+		}
+		fuzz_fix_checksums(b, n);
+		char name[64];
+		snprintf(name, sizeof(name), "craft-%s", craft_name[c]);
+		save(name, b, n);
+		free(b);
+	}
+	free(img.b);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -381,6 +497,7 @@ int main(int argc, char **argv)
 	setenv("SOURCE_DATE_EPOCH", "1700000000", 1);
 	plain_seeds();
 	damaged_seeds();
+	crafted_seeds();
 	printf("gen_corpus: %zu files, %zu bytes in %s\n", files_written, bytes_written, outdir);
 	return 0;
 }
