@@ -15,8 +15,9 @@ packages=(
 	libzstd-dev libxxhash-dev libssl-dev
 	# fuzzing (libFuzzer) and the sanitizer build
 	clang libclang-rt-14-dev
-	# demo and tests: real partition tables, filesystems, loop and device-mapper devices
-	fdisk gdisk e2fsprogs dosfstools mtools util-linux dmsetup kmod
+	# demo and tests: real partition tables, filesystems, loop and device-mapper devices;
+	# btrfs (data checksums) gives the fault tests a real kernel EIO
+	fdisk gdisk e2fsprogs dosfstools mtools btrfs-progs util-linux mount dmsetup kmod
 	# peers and helpers for tests and benchmarks
 	zstd xxhash qemu-utils jq python3 time coreutils xxd
 )
