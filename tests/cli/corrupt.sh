@@ -184,11 +184,14 @@ done
 
 INFO=0 REDIR=0
 chunk_re=(chunk offset)
-fh() { # fh NAME FRAME-LINE FIELD-OFFSET...
-	local name=$1 fo=${2%% *} f
+# num N: an ERE matching the number N on its own (not inside a longer number).
+num() { echo "(^|[^0-9])$1([^0-9]|\$)"; }
+fh() { # fh NAME FRAME-LINE FIELD-OFFSET...: the message names the frame's chunk
+	local name=$1 fo lo f
+	read -r fo _ lo _ <<<"$2"
 	shift 2
 	for f in "$@"; do
-		flip_case "flip_${name}_header_$f" $((fo + f)) "${chunk_re[@]}"
+		flip_case "flip_${name}_header_$f" $((fo + f)) "${chunk_re[@]}" "$(num "$fo")" "$(num "$lo")"
 	done
 }
 fh first "$F_FIRST" 0 3 4 5 7 8 15 16 23 24 31 32 39 40 47 "$(rnd 48)"
@@ -199,12 +202,12 @@ fh last "$F_LAST" 16 24 32
 
 # pl NAME FRAME-LINE POSITION...: flip payload bytes (position relative to the payload).
 pl() {
-	local name=$1 fo sl p
-	read -r fo _ _ _ sl <<<"$2"
+	local name=$1 fo lo sl p
+	read -r fo _ lo _ sl <<<"$2"
 	shift 2
 	for p in "$@"; do
 		((p < sl)) || continue
-		flip_case "flip_${name}_payload_$p" $((fo + 48 + p)) "${chunk_re[@]}"
+		flip_case "flip_${name}_payload_$p" $((fo + 48 + p)) "${chunk_re[@]}" "$(num "$fo")" "$(num "$lo")"
 	done
 }
 zsl=$(awk '{print $5}' <<<"$F_ZSTD")
@@ -216,7 +219,8 @@ pl last "$F_LAST" 0 "$(rnd "$lsl")" $((lsl - 1))
 
 # Frames moved: payloads of two raw chunks swapped; two whole raw frames swapped; one
 # raw frame copied over another (a chunk in the wrong place, or twice).
-swap_case() { # swap_case NAME A-OFFSET B-OFFSET LENGTH
+swap_case() { # swap_case NAME A-OFFSET B-OFFSET LENGTH [once]: the message names frame A
+	# or frame B (a sequential reader may only see the damage at B: a gap is legal).
 	begin "$1"
 	cp -- "$base" "$W/bad.imago"
 	chmod u+w "$W/bad.imago"
@@ -224,10 +228,23 @@ swap_case() { # swap_case NAME A-OFFSET B-OFFSET LENGTH
 	dd if="$base" of="$W/b" bs=1 skip="$3" count="$4" status=none
 	dd if="$W/b" of="$W/bad.imago" bs=1 seek="$2" conv=notrunc status=none
 	[[ -n ${5:-} ]] || dd if="$W/a" of="$W/bad.imago" bs=1 seek="$3" conv=notrunc status=none
-	damaged "$W/bad.imago" "${chunk_re[@]}"
+	damaged "$W/bad.imago" "${chunk_re[@]}" "$(num "$ra")|$(num "$rb")"
 	rm -f -- "$W/bad.imago" "$W/a" "$W/b"
 	finish
 }
+# The first damaged chunk is named: two payloads damaged, the earlier one is reported.
+begin first_damaged_chunk_named
+cp -- "$base" "$W/bad.imago"
+chmod u+w "$W/bad.imago"
+read -r zfo _ zlo _ zsl <<<"$F_ZSTD"
+read -r lfo _ llo _ _ <<<"$F_LAST"
+flip "$W/bad.imago" $((zfo + 48 + zsl / 2)) 16
+flip "$W/bad.imago" $((lfo + 48)) 16
+damaged "$W/bad.imago" "${chunk_re[@]}" "$(num "$zfo")" "$(num "$zlo")"
+grep -Eq "$(num "$lfo")|$(num "$llo")" "$W/stderr" && err "names the later damaged chunk too: $(head -c 300 "$W/stderr")"
+rm -f -- "$W/bad.imago"
+finish
+
 ra=${F_RAW%% *} rb=${F_RAW2%% *}
 swap_case swap_raw_payloads $((ra + 48)) $((rb + 48)) 65536
 swap_case swap_raw_frames "$ra" "$rb" $((48 + 65536))

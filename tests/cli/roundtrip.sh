@@ -287,6 +287,14 @@ if run 0 "$IMAGO" info --json "$loop_img"; then
 fi
 finish
 
+begin info_text
+if run 0 "$IMAGO" info "$loop_img"; then
+	want=$(content_digest "$W/disk")
+	grep -q "$want" "$W/stdout" || err "info does not show the digest $want"
+	grep -Eq '(^|[^0-9])4194304([^0-9]|$)|4(\.0+)? MiB' "$W/stdout" || err "info does not show the device size"
+fi
+finish
+
 begin digest_independent_of_options
 declare -A dg
 for opt in "--chunk-size 64K" "--chunk-size 4M" "--level 19 --chunk-size 256K" "-T 1"; do
