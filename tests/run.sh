@@ -64,9 +64,28 @@ logdir=$build/test-logs
 rm -rf "$logdir"
 mkdir -p "$logdir"
 rundir=$(mktemp -d "${TMPDIR:-/tmp}/imago-tests.XXXXXX")
+# reap DIR — unmount what is mounted under DIR and detach loop devices backed by files
+# under DIR (what a killed or careless test left behind); prints how many.
+reap() {
+	local dir=$1 n=0 m dev back
+	while read -r m; do
+		if [[ $m == "$dir"/* ]] && umount -l "$m" 2>/dev/null; then
+			n=$((n + 1))
+		fi
+	done < <(findmnt -rn -o TARGET 2>/dev/null | LC_ALL=C sort -r)
+	while read -r dev back; do
+		if [[ $back == "$dir"/* ]] && losetup -d "$dev" 2>/dev/null; then
+			n=$((n + 1))
+		fi
+	done < <(losetup -ln -O NAME,BACK-FILE 2>/dev/null)
+	echo "$n"
+}
 cleanup() {
 	# Tests clean up after themselves; this catches what a killed test left behind.
-	[[ -n ${rundir:-} && -d $rundir ]] && rm -rf --one-file-system "$rundir"
+	if [[ -n ${rundir:-} && -d $rundir ]]; then
+		reap "$rundir" >/dev/null
+		rm -rf --one-file-system "$rundir"
+	fi
 }
 trap cleanup EXIT
 trap 'echo "run.sh: interrupted" >&2; exit 130' INT TERM
@@ -220,6 +239,10 @@ for s in "${scripts[@]}"; do
 	run_prog "cli/$base.sh" "$logdir/cli/$base.log" \
 		env IMAGO="$build/imago" IMAGO_BUILD="$build" IMAGO_SRC="$src" TMPDIR="$tmp" \
 		bash "$s"
+	left=$(reap "$tmp")
+	if ((left > 0)); then
+		fail "cli/$base.sh" "left $left mount(s) or loop device(s) behind (now removed)"
+	fi
 	rm -rf --one-file-system "$tmp"
 done
 
