@@ -388,4 +388,192 @@ for d in 1 $(($(fsize "$W/src") - 1)) $(($(fsize "$W/src") + 1)) $(($(fsize "$W/
 	finish
 done
 
+# ---------------------------------------------------------------- consistent lies
+
+# reforge IN OUT MUTATION: rebuild the three sections and the trailer of IN with one
+# change, every checksum and offset made valid again, so that only the meaning is wrong
+# and only the reader's own checks (docs/FORMAT.md §8) can find it.
+reforge() {
+	"$PY" - "$@" <<'EOF'
+import struct, subprocess, sys
+
+src, dst, what = sys.argv[1], sys.argv[2], sys.argv[3]
+img = bytearray(open(src, "rb").read())
+
+
+def xxh3(b):
+    out = subprocess.run(["xxhsum", "-H3", "-"], input=bytes(b), capture_output=True, check=True)
+    return struct.pack("<Q", int(out.stdout.split()[-1], 16))
+
+
+t = len(img) - 128
+trailer = bytearray(img[t:])
+offs = struct.unpack_from("<3Q", trailer, 8)
+
+
+def section(off):
+    magic, _, count, length = struct.unpack_from("<4sIQQ", img, off)
+    return [magic, count, bytes(img[off + 24:off + 24 + length]), None]
+
+
+frames = bytes(img[:offs[0]])
+meta, ext, idx = (section(o) for o in offs)
+kv, p = [], meta[2]
+while p:
+    kl, vl = struct.unpack_from("<HI", p)
+    kv.append((p[6:6 + kl], p[6 + kl:6 + kl + vl]))
+    p = p[6 + kl + vl:]
+exts = [list(struct.unpack_from("<QQII", ext[2], i * 24)) for i in range(ext[1])]
+ents = [list(struct.unpack_from("<QQIIQ", idx[2], i * 32)) for i in range(idx[1])]
+by_state = lambda s: [i for i, e in enumerate(exts) if e[2] == s]
+
+if what == "meta_unknown_key":
+    kv.append((b"future.key", b"a value a 1.0 reader ignores"))
+elif what == "ext_not_coalesced":
+    e = exts[0]
+    exts[0:1] = [[e[0], e[1] // 2, e[2], 0], [e[0] + e[1] // 2, e[1] - e[1] // 2, e[2], 0]]
+elif what == "ext_unknown_state":
+    exts[0][2] = 7
+elif what == "ext_state_zero_value":
+    exts[0][2] = 0
+elif what == "ext_gap_at_end":
+    exts[-1][1] -= 1
+elif what == "ext_overlap":
+    exts[0][1] += 1
+elif what == "ext_empty_entry":
+    exts.insert(1, [exts[1][0], 0, 2, 0])
+elif what == "ext_zero_said_used":
+    # a ZERO extent between two USED ones becomes USED: the map and the index disagree
+    i = by_state(3)[0]
+    exts[i - 1][1] += exts[i][1] + exts[i + 1][1]
+    del exts[i:i + 2]
+elif what == "ext_used_said_zero":
+    i = by_state(1)[1]
+    exts[i - 1][1] += exts[i][1] + exts[i + 1][1]
+    del exts[i:i + 2]
+elif what == "ext_used_said_free":
+    exts[by_state(1)[1]][2] = 2
+elif what == "ext_count_lie":
+    ext[1] += 1
+elif what == "ext_length_huge":
+    ext[3] = 1 << 62
+elif what == "meta_count_huge":
+    meta[1] = 1 << 40
+elif what == "idx_count_lie":
+    idx[1] -= 1
+elif what == "idx_drop_entry":
+    del ents[1]
+elif what == "idx_swap_entries":
+    ents[1], ents[2] = ents[2], ents[1]
+elif what == "idx_duplicate_entry":
+    ents[2] = list(ents[1])
+elif what == "idx_file_offset_to_neighbour":
+    ents[1][1] = ents[2][1]
+elif what == "idx_file_offset_past_data":
+    ents[1][1] = len(frames) + 10
+elif what == "idx_file_offset_huge":
+    ents[1][1] = 1 << 60
+elif what == "idx_lengths_lie":
+    ents[1][3] += 1
+elif what == "idx_checksum_lie":
+    ents[1][4] ^= 1
+elif what == "idx_sync_checksums":
+    # copy each frame's data_checksum into its entry (after a frame was transplanted)
+    for e in ents:
+        e[4] = struct.unpack_from("<Q", frames, e[1] + 32)[0]
+elif what == "digest_lie":
+    trailer[64] ^= 1
+elif what == "trailer_meta_at_ext":
+    pass  # offsets changed below
+elif what == "trailer_data_frames_lie":
+    struct.pack_into("<Q", trailer, 32, struct.unpack_from("<Q", trailer, 32)[0] + 1)
+elif what == "trailer_stored_bytes_lie":
+    struct.pack_into("<Q", trailer, 48, struct.unpack_from("<Q", trailer, 48)[0] + 1)
+elif what != "none":
+    sys.exit("unknown mutation " + what)
+
+
+def build(sec, payload):
+    h = struct.pack("<4sIQQ", sec[0], 0, sec[1], len(payload) if sec[3] is None else sec[3])
+    h += payload
+    return h + xxh3(h)
+
+
+if what != "meta_count_huge":
+    meta[1] = len(kv)
+if what not in ("ext_count_lie", "idx_count_lie"):
+    ext[1], idx[1] = len(exts), len(ents)
+M = build(meta, b"".join(struct.pack("<HI", len(k), len(v)) + k + v for k, v in kv))
+E = build(ext, b"".join(struct.pack("<QQII", *e) for e in exts))
+I = build(idx, b"".join(struct.pack("<QQIIQ", *e) for e in ents))
+m = len(frames)
+struct.pack_into("<3Q", trailer, 8, m, m + len(M), m + len(M) + len(E))
+if what == "trailer_meta_at_ext":
+    struct.pack_into("<Q", trailer, 8, m + len(M))
+trailer[120:128] = xxh3(trailer[:120])
+open(dst, "wb").write(frames + M + E + I + trailer)
+EOF
+}
+
+# lie NAME MUTATION WANT [ERE...]: the reforged image gives WANT from every reader.
+lie() {
+	local name=$1 what=$2 want=$3
+	shift 3
+	begin "$name"
+	if reforge "$W/lie.in" "$W/lie.imago" "$what" 2>"$W/reforge.err"; then
+		if ((want == 3)); then
+			damaged "$W/lie.imago" "$@"
+		elif run 0 "$IMAGO" verify -q "$W/lie.imago" && run 0 "$IMAGO" restore -q "$W/lie.imago" "$W/target"; then
+			same "$W/src" "$W/target"
+			rm -f -- "$W/target"
+			run_in "$W/lie.imago" 0 "$IMAGO" restore -q - "$W/target" && same "$W/src" "$W/target"
+		fi
+	else
+		err "cannot reforge the image ($what): $(tail -1 "$W/reforge.err")"
+	fi
+	rm -f -- "$W/lie.imago" "$W/target"
+	finish
+}
+
+cp -- "$base" "$W/lie.in"
+begin reforge_helper_is_exact
+reforge "$W/lie.in" "$W/lie.imago" none && same "$base" "$W/lie.imago"
+rm -f -- "$W/lie.imago"
+finish
+
+INFO=0 REDIR=0
+lie meta_unknown_key_is_read meta_unknown_key 0
+# What opening the image checks (§8 items 3 and 4): info refuses these too.
+INFO=1
+for what in ext_not_coalesced ext_unknown_state ext_state_zero_value ext_gap_at_end \
+	ext_overlap ext_empty_entry ext_zero_said_used ext_used_said_zero ext_used_said_free \
+	ext_count_lie ext_length_huge meta_count_huge idx_count_lie idx_drop_entry \
+	idx_swap_entries idx_duplicate_entry idx_file_offset_to_neighbour \
+	idx_file_offset_past_data idx_file_offset_huge idx_lengths_lie trailer_meta_at_ext; do
+	lie "lie_$what" "$what" 3
+done
+# What only reading the chunks finds (§8 items 5 and 6).
+INFO=0
+lie lie_idx_checksum_lie idx_checksum_lie 3 "${chunk_re[@]}"
+lie lie_digest digest_lie 3 digest
+
+# A chunk from another image of a different source, at the same place: its frame is
+# sound (its checksum is seeded with the same offset) and the index is made to agree,
+# so only the content digest can tell.
+cp -- "$W/src" "$W/src2"
+read -r tfo _ tlo tll _ <<<"$F_RAW"
+make_random "$W/other-chunk" "$tll" 99
+dd if="$W/other-chunk" of="$W/src2" bs=1 seek="$tlo" conv=notrunc status=none
+run 0 "$IMAGO" create -q --chunk-size 64K "$W/src2" "$W/other.imago" >/dev/null || die_setup "cannot make the second image"
+[[ $(bytes_hex "$W/other.imago" "$tfo" 24) == "$(bytes_hex "$base" "$tfo" 24)" ]] ||
+	die_setup "the second image's frame at $tfo is not in the same place"
+cp -- "$base" "$W/lie.in"
+chmod u+w "$W/lie.in"
+dd if="$W/other.imago" of="$W/lie.in" bs=1 skip="$tfo" seek="$tfo" count=$((48 + tll)) conv=notrunc status=none
+lie chunk_from_another_image_index_agrees idx_sync_checksums 3 digest
+begin chunk_from_another_image
+damaged "$W/lie.in"
+finish
+rm -f -- "$W/lie.in" "$W/other.imago" "$W/src2"
+
 done_testing
