@@ -108,51 +108,6 @@ begin create_into_missing_dir
 run 1 "$IMAGO" create -q "$W/rnd" "$W/no-such-dir/m.imago" && stderr_one_line '^imago: create: ' 'no-such-dir'
 finish
 
-# ---------------------------------------------------------------- unreadable source (EIO)
-
-truncate -s $((128 * MiB)) "$W/btrfs.img"
-mkfs.btrfs -q -f "$W/btrfs.img" >/dev/null 2>&1 || die_setup "mkfs.btrfs failed"
-loop_attach "$W/btrfs.img"
-bt_loop=$LOOP
-mount_at "$W/bt" "$bt_loop"
-cp -- "$W/rnd" "$W/bt/src"
-umount "$W/bt" || die_setup "cannot unmount the btrfs"
-# Damage the data block holding device byte 1 MiB + 100, underneath btrfs.
-"$PY" - "$W/rnd" "$W/btrfs.img" <<'EOF' || die_setup "cannot find the source's data in the btrfs image"
-import sys
-data = open(sys.argv[1], "rb").read()
-needle = data[1 << 20:(1 << 20) + 4096]
-with open(sys.argv[2], "r+b") as f:
-    fs = f.read()
-    at = fs.find(needle)
-    if at < 0 or fs.find(needle, at + 1) >= 0:
-        sys.exit(1)
-    f.seek(at + 100)
-    f.write(bytes([fs[at + 100] ^ 0xFF]))
-EOF
-mount "$bt_loop" "$W/bt" || die_setup "cannot mount the btrfs again"
-dd if="$W/bt/src" of=/dev/null bs=64k status=none 2>/dev/null && die_setup "the damaged btrfs file reads without error"
-loop_attach "$W/bt/src" -r
-eio_loop=$LOOP
-
-begin create_eio_source_file
-run 1 "$IMAGO" create -q "$W/bt/src" "$W/eio.imago" && stderr_one_line '^imago: create: ' 'src' '1048576|0x100000'
-gone "$W" eio.imago
-finish
-
-begin create_eio_source_device
-run 1 "$IMAGO" create -q "$eio_loop" "$W/eio.imago" && stderr_one_line '^imago: create: ' "${eio_loop##*/}" '1048576|0x100000'
-gone "$W" eio.imago
-finish
-
-begin create_eio_source_to_stdout
-run 1 "$IMAGO" create -q "$W/bt/src" - && stderr_one_line '^imago: create: ' '1048576|0x100000'
-finish
-
-begin verify_against_eio_source
-run 1 "$IMAGO" verify -q "$W/rnd.imago" --against "$W/bt/src" && stderr_one_line '^imago: verify: ' 'src'
-finish
-
 # ---------------------------------------------------------------- killed and interrupted
 
 # A source slow to compress (text at level 19, one thread), so that create is still
@@ -219,5 +174,71 @@ for sig in INT TERM; do
 	gone "$W/k" "s$sig.imago"
 	finish
 done
+
+# ---------------------------------------------------------------- unreadable source (EIO)
+
+# eio_setup: a btrfs holding a copy of $W/rnd whose block at 1 MiB is damaged; sets
+# EIO_FILE and EIO_LOOP (a loop device over it). Returns nonzero, with EIO_WHY, when the
+# machine cannot do it (the EIO cases then fail, the rest of the script goes on).
+eio_setup() {
+	EIO_WHY="mkfs.btrfs failed"
+	truncate -s $((128 * MiB)) "$W/btrfs.img"
+	mkfs.btrfs -q -f "$W/btrfs.img" >/dev/null 2>&1 || return 1
+	loop_attach "$W/btrfs.img"
+	local bt_loop=$LOOP
+	EIO_WHY="cannot mount the btrfs (no btrfs in the kernel?)"
+	mkdir -p "$W/bt"
+	mount "$bt_loop" "$W/bt" 2>/dev/null || return 1
+	defer umount -l "$W/bt"
+	cp -- "$W/rnd" "$W/bt/src"
+	EIO_WHY="cannot unmount the btrfs"
+	umount "$W/bt" || return 1
+	# Damage the data block holding device byte 1 MiB + 100, underneath btrfs.
+	EIO_WHY="cannot find the source's data in the btrfs image"
+	"$PY" - "$W/rnd" "$W/btrfs.img" <<'EOF' || return 1
+import sys
+data = open(sys.argv[1], "rb").read()
+needle = data[1 << 20:(1 << 20) + 4096]
+with open(sys.argv[2], "r+b") as f:
+    fs = f.read()
+    at = fs.find(needle)
+    if at < 0 or fs.find(needle, at + 1) >= 0:
+        sys.exit(1)
+    f.seek(at + 100)
+    f.write(bytes([fs[at + 100] ^ 0xFF]))
+EOF
+	EIO_WHY="cannot mount the btrfs again"
+	mount "$bt_loop" "$W/bt" || return 1
+	EIO_WHY="the damaged btrfs file reads without error"
+	dd if="$W/bt/src" of=/dev/null bs=64k status=none 2>/dev/null && return 1
+	EIO_FILE=$W/bt/src
+	loop_attach "$EIO_FILE" -r
+	EIO_LOOP=$LOOP
+}
+
+if ! eio_setup; then
+	for c in create_eio_source_file create_eio_source_device create_eio_source_to_stdout \
+		verify_against_eio_source; do
+		fail "$c" "setup: $EIO_WHY"
+	done
+else
+begin create_eio_source_file
+run 1 "$IMAGO" create -q "$EIO_FILE" "$W/eio.imago" && stderr_one_line '^imago: create: ' 'src' '1048576|0x100000'
+gone "$W" eio.imago
+finish
+
+begin create_eio_source_device
+run 1 "$IMAGO" create -q "$EIO_LOOP" "$W/eio.imago" && stderr_one_line '^imago: create: ' "${EIO_LOOP##*/}" '1048576|0x100000'
+gone "$W" eio.imago
+finish
+
+begin create_eio_source_to_stdout
+run 1 "$IMAGO" create -q "$EIO_FILE" - && stderr_one_line '^imago: create: ' '1048576|0x100000'
+finish
+
+begin verify_against_eio_source
+run 1 "$IMAGO" verify -q "$W/rnd.imago" --against "$EIO_FILE" && stderr_one_line '^imago: verify: ' 'src'
+finish
+fi
 
 done_testing
