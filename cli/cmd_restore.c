@@ -104,12 +104,11 @@ static int image_device_size(const char *path, int fd, const struct stat *st, ui
 	struct imago_err err;
 	memset(&err, 0, sizeof(err));
 	imago_image *img = NULL;
-	/* A private fd: the handle may close it, and our fd must keep its offset 0. */
-	char procpath[64];
-	snprintf(procpath, sizeof(procpath), "/proc/self/fd/%d", fd);
-	int r = imago_image_open(strcmp(path, "-") == 0 ? procpath : path, &img, &err);
+	/* open_fd reads with pread and does not take the fd: its offset stays 0. */
+	const char *name = strcmp(path, "-") == 0 ? "(stdin)" : path;
+	int r = imago_image_open_fd(fd, name, &img, &err);
 	if (r < 0)
-		return cli_fail(r, &err, strcmp(path, "-") == 0 ? "(stdin)" : path, NULL);
+		return cli_fail(r, &err, name, NULL);
 	struct imago_info info;
 	r = imago_image_info(img, &info);
 	imago_image_close(img);
