@@ -55,7 +55,12 @@ for t in "${targets[@]}"; do
 	[[ -f $src/fuzz/fuzz_$t.c ]] || { echo "run.sh: no fuzz target '$t'" >&2; exit 2; }
 	bins+=("fuzz/fuzz_$t")
 done
-ninja -C "$build" "${bins[@]}" | grep -v '^ninja: Entering' || true
+mkdir -p "$build/logs"
+if ! ninja -C "$build" "${bins[@]}" >"$build/logs/build.log" 2>&1; then
+	tail -n 40 "$build/logs/build.log" >&2
+	echo "run.sh: build failed (full log: $build/logs/build.log)" >&2
+	exit 1
+fi
 for b in "${bins[@]}"; do
 	[[ -x $build/$b ]] || { echo "run.sh: $build/$b was not built" >&2; exit 1; }
 done
