@@ -146,6 +146,17 @@ static int read_next_header(struct sctx *s)
 		return err_set(e, (int)got, (int64_t)foff, -1, -1, "%s: cannot read at byte %llu: %s",
 			       s->o->name, (unsigned long long)foff, strerror((int)-got));
 	s->rpos += (uint64_t)got;
+	if (got == 4 && get_le32(hb) == FMT_SEC_METADATA && s->img &&
+	    (foff != s->img->trl.metadata_offset || s->data_seen != s->img->nidx)) {
+		/* The index says a frame is here: its magic was damaged into a section's. */
+		const struct fmt_index_entry *ie =
+			s->data_seen < s->img->nidx ? &s->img->idx[s->data_seen] : NULL;
+		uint64_t doff = ie ? ie->logical_offset : s->lpos;
+		return err_set(e, -EBADMSG, (int64_t)foff, (int64_t)doff, (int64_t)(doff / s->cs),
+			       "%s: chunk %llu (device byte %llu, image byte %llu) is damaged: bad frame magic",
+			       s->o->name, (unsigned long long)(doff / s->cs), (unsigned long long)doff,
+			       (unsigned long long)foff);
+	}
 	if (got == 4 && get_le32(hb) == FMT_SEC_METADATA) {
 		memcpy(s->carry, hb, 4);
 		s->at_sections = true;

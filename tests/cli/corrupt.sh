@@ -17,11 +17,14 @@
 need_imago
 need python3 xxhsum xxd dd awk fold tac zstd
 
-RANDOM=20240601 # the seeded positions are the same on every run
+# A seeded LCG in this shell (not $RANDOM, which bash reseeds in every $(...) subshell):
+# the positions and masks are the same on every run. `rnd N` and `mask` set $R.
+seed=20240601
 
 # rnd N: a seeded number in [0, N).
-rnd() { echo $((((RANDOM << 15) | RANDOM) % $1)); }
-mask() { echo $((RANDOM % 255 + 1)); }
+next_seed() { seed=$(((seed * 1103515245 + 12345) % 2147483648)); }
+rnd() { next_seed; R=$(((seed >> 8) % $1)); }
+mask() { next_seed; R=$(((seed >> 8) % 255 + 1)); }
 
 # ---------------------------------------------------------------- the image
 
@@ -162,7 +165,8 @@ damaged() {
 flip_case() {
 	local name=$1 off=$2 m
 	shift 2
-	m=$(mask)
+	mask
+	m=$R
 	begin "$name"
 	cp -- "$base" "$W/bad.imago"
 	chmod u+w "$W/bad.imago"
@@ -175,8 +179,8 @@ flip_case() {
 # ---------------------------------------------------------------- header
 
 INFO=1 REDIR=1
-for off in 0 7 8 9 10 12 16 23 24 32 39 40 44 48 52 53 54 56 300 503 504 511 \
-	"$(rnd 512)" "$(rnd 512)" "$(rnd 512)"; do
+rnd 512; r1=$R; rnd 512; r2=$R; rnd 512; r3=$R
+for off in 0 7 8 9 10 12 16 23 24 32 39 40 44 48 52 53 54 56 300 503 504 511 "$r1" "$r2" "$r3"; do
 	flip_case "flip_header_$off" "$off"
 done
 
@@ -194,7 +198,8 @@ fh() { # fh NAME FRAME-LINE FIELD-OFFSET...: the message names the frame's chunk
 		flip_case "flip_${name}_header_$f" $((fo + f)) "${chunk_re[@]}" "$(num "$fo")" "$(num "$lo")"
 	done
 }
-fh first "$F_FIRST" 0 3 4 5 7 8 15 16 23 24 31 32 39 40 47 "$(rnd 48)"
+rnd 48
+fh first "$F_FIRST" 0 3 4 5 7 8 15 16 23 24 31 32 39 40 47 "$R"
 fh raw "$F_RAW" 8 24 32
 fh zstd "$F_ZSTD" 8 16 24 32 40
 fh zero "$F_ZERO" 4 8 16 24 40
@@ -213,9 +218,12 @@ pl() {
 zsl=$(awk '{print $5}' <<<"$F_ZSTD")
 rsl=$(awk '{print $5}' <<<"$F_RAW")
 lsl=$(awk '{print $5}' <<<"$F_LAST")
-pl raw "$F_RAW" 0 "$(rnd "$rsl")" "$(rnd "$rsl")" $((rsl - 1))
-pl zstd "$F_ZSTD" 0 1 4 5 "$(rnd "$zsl")" "$(rnd "$zsl")" "$(rnd "$zsl")" "$(rnd "$zsl")" $((zsl / 2)) $((zsl - 1))
-pl last "$F_LAST" 0 "$(rnd "$lsl")" $((lsl - 1))
+rnd "$rsl"; r1=$R; rnd "$rsl"; r2=$R
+pl raw "$F_RAW" 0 "$r1" "$r2" $((rsl - 1))
+rnd "$zsl"; r1=$R; rnd "$zsl"; r2=$R; rnd "$zsl"; r3=$R; rnd "$zsl"; r4=$R
+pl zstd "$F_ZSTD" 0 1 4 5 "$r1" "$r2" "$r3" "$r4" $((zsl / 2)) $((zsl - 1))
+rnd "$lsl"
+pl last "$F_LAST" 0 "$R" $((lsl - 1))
 
 # Frames moved: payloads of two raw chunks swapped; two whole raw frames swapped; one
 # raw frame copied over another (a chunk in the wrong place, or twice).
@@ -256,7 +264,9 @@ INFO=1
 sec() { # sec NAME OFFSET: flip the section header, payload and checksum
 	local name=$1 o=$2 len
 	len=$(section_len "$o")
-	for f in 0 3 4 8 15 16 23 24 $((24 + $(rnd "$len"))) $((24 + $(rnd "$len"))) $((24 + len - 1)) \
+	local a b
+	rnd "$len"; a=$R; rnd "$len"; b=$R
+	for f in 0 3 4 8 15 16 23 24 $((24 + a)) $((24 + b)) $((24 + len - 1)) \
 		$((24 + len)) $((24 + len + 7)); do
 		flip_case "flip_${name}_$f" $((o + f))
 	done
@@ -271,7 +281,8 @@ done
 
 # ---------------------------------------------------------------- trailer
 
-for f in 0 7 8 16 24 32 40 48 56 64 95 96 104 119 120 127 "$(rnd 128)"; do
+rnd 128
+for f in 0 7 8 16 24 32 40 48 56 64 95 96 104 119 120 127 "$R"; do
 	flip_case "flip_trailer_$f" $((TRAIL + f))
 done
 

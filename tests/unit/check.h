@@ -19,8 +19,8 @@ static const char *check_prog_ = "unit";
 	do {                                                                             \
 		if (!(cond)) {                                                           \
 			if (!check_failed_)                                              \
-				printf("FAIL: %s: %s:%d: %s\n", check_case_, __FILE__,   \
-				       __LINE__, #cond);                                 \
+				printf("FAIL: %s/%s: %s:%d: %s\n", check_prog_,        \
+				       check_case_, __FILE__, __LINE__, #cond);          \
 			check_failed_ = 1;                                               \
 		}                                                                        \
 	} while (0)
