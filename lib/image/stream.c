@@ -120,6 +120,7 @@ static int emit_span(struct sctx *s, struct pl_job *j, uint8_t type, uint64_t le
 	j->u[U_LEN] = len;
 	j->u[U_FOFF] = s->rpos;
 	j->u[U_DIFF] = 0;
+	j->u[U_WHY] = 0;
 	j->in_len = 0;
 	if (s->against) {
 		int r = read_against(s, j, s->lpos, len);
@@ -247,6 +248,7 @@ static int produce(void *vctx, struct pl_job *j)
 		j->u[U_FOFF] = s->pend_foff;
 		j->u[U_SUM] = f->data_checksum;
 		j->u[U_DIFF] = 0;
+		j->u[U_WHY] = 0;
 		j->in_len = (size_t)f->stored_length;
 		if (s->against && (r = read_against(s, j, f->logical_offset, f->logical_length)) < 0)
 			return r;
@@ -257,6 +259,8 @@ static int produce(void *vctx, struct pl_job *j)
 }
 
 /* ------------------------------------------------------------------ workers */
+
+static int write_data(struct sctx *s, struct pl_job *j);
 
 static int is_zero(const uint8_t *p, size_t len)
 {
@@ -312,6 +316,13 @@ static int work(void *vctx, struct pl_job *j, unsigned worker)
 			size_t n = len - b < SPARSE_BLOCK ? (size_t)(len - b) : SPARSE_BLOCK;
 			zmap[i] = (uint8_t)is_zero(j->out + b, n);
 		}
+	}
+	/* Write here, while the chunk is still in this core's cache: chunks cover disjoint
+	 * ranges, so the order of writes does not matter; failures are still reported in
+	 * device order by the consumer (U_WHY 1 marks a target error). */
+	if (s->restore && (r = write_data(s, j)) < 0) {
+		j->u[U_WHY] = 1;
+		return r;
 	}
 	return 0;
 }
@@ -378,6 +389,8 @@ static int consume(void *vctx, struct pl_job *j)
 	struct sctx *s = vctx;
 	uint64_t off = j->u[U_OFF], len = j->u[U_LEN];
 	int r;
+	if (j->status < 0 && j->u[U_WHY] == 1)
+		return target_err(s, j->status, off);
 	if (j->status < 0) {
 		uint64_t chunk = off / s->cs;
 		const char *why = j->u[U_WHY] ? (const char *)(uintptr_t)j->u[U_WHY] : strerror(-j->status);
@@ -420,11 +433,8 @@ static int consume(void *vctx, struct pl_job *j)
 			.stored_length = (uint32_t)j->in_len, .data_checksum = j->u[U_SUM] };
 		s->stored += j->in_len;
 		s->chunks++;
-		if (s->restore) {
-			if ((r = write_data(s, j)) < 0)
-				return target_err(s, r, off);
-			s->written += len;
-		}
+		if (s->restore)
+			s->written += len; /* written by the worker */
 	}
 	if (r < 0)
 		return err_set(s->err, r, -1, (int64_t)off, -1, "internal error in digest");
