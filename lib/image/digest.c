@@ -7,6 +7,7 @@
 
 #include "image/digest.h"
 #include "image/format.h"
+#include "util/zero.h"
 
 static const char tree_tag[] = "imago-sha256-tree-v1";
 
@@ -25,17 +26,6 @@ static void zero_init(void)
 		memcpy(zero_batch + i * DIGEST_LEAF_HASH, zero_batch, DIGEST_LEAF_HASH);
 }
 
-static int is_zero(const uint8_t *p, size_t len)
-{
-	/* Check a small prefix, then compare the buffer with itself shifted by that prefix:
-	 * memcmp runs at memory speed and this needs no zero buffer. */
-	size_t head = len < 64 ? len : 64;
-	for (size_t i = 0; i < head; i++)
-		if (p[i])
-			return 0;
-	return len <= 64 || memcmp(p, p + 64, len - 64) == 0;
-}
-
 int digest_leaves(const void *buf, size_t len, uint8_t *out)
 {
 	pthread_once(&zero_once, zero_init);
@@ -43,7 +33,7 @@ int digest_leaves(const void *buf, size_t len, uint8_t *out)
 	EVP_MD_CTX *ctx = NULL;
 	for (size_t off = 0; off < len; off += FMT_LEAF_SIZE, out += DIGEST_LEAF_HASH) {
 		size_t n = len - off < FMT_LEAF_SIZE ? len - off : FMT_LEAF_SIZE;
-		if (n == FMT_LEAF_SIZE && is_zero(p + off, n)) {
+		if (n == FMT_LEAF_SIZE && buf_is_zero(p + off, n)) {
 			memcpy(out, zero_batch, DIGEST_LEAF_HASH);
 			continue;
 		}

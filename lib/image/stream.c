@@ -20,6 +20,7 @@
 #include "image/stream.h"
 #include "pipeline/pipeline.h"
 #include "util/err.h"
+#include "util/zero.h"
 #include "util/progress.h"
 #include "util/xio.h"
 
@@ -262,15 +263,6 @@ static int produce(void *vctx, struct pl_job *j)
 
 static int write_data(struct sctx *s, struct pl_job *j);
 
-static int is_zero(const uint8_t *p, size_t len)
-{
-	size_t head = len < 64 ? len : 64;
-	for (size_t i = 0; i < head; i++)
-		if (p[i])
-			return 0;
-	return len <= 64 || memcmp(p, p + 64, len - 64) == 0;
-}
-
 static uint64_t first_diff(const uint8_t *a, const uint8_t *b, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
@@ -285,7 +277,7 @@ static int work(void *vctx, struct pl_job *j, unsigned worker)
 	uint64_t len = j->u[U_LEN];
 	const uint8_t *src = j->in + s->pcap;
 	if (j->u[U_TYPE] == FMT_FRAME_ZERO || j->u[U_TYPE] == T_GAP) {
-		if (s->against && !j->u[U_DIFF] && !is_zero(src, (size_t)len)) {
+		if (s->against && !j->u[U_DIFF] && !buf_is_zero(src, (size_t)len)) {
 			for (size_t i = 0; i < len; i++)
 				if (src[i]) {
 					j->u[U_DIFF] = j->u[U_OFF] + i + 1;
@@ -314,7 +306,7 @@ static int work(void *vctx, struct pl_job *j, unsigned worker)
 		uint8_t *zmap = j->aux + s->leaves_len;
 		for (size_t b = 0, i = 0; b < len; b += SPARSE_BLOCK, i++) {
 			size_t n = len - b < SPARSE_BLOCK ? (size_t)(len - b) : SPARSE_BLOCK;
-			zmap[i] = (uint8_t)is_zero(j->out + b, n);
+			zmap[i] = (uint8_t)buf_is_zero(j->out + b, n);
 		}
 	}
 	/* Write here, while the chunk is still in this core's cache: chunks cover disjoint

@@ -19,6 +19,7 @@
 #include "image/format.h"
 #include "pipeline/pipeline.h"
 #include "util/err.h"
+#include "util/zero.h"
 #include "util/progress.h"
 #include "util/spool.h"
 #include "util/xio.h"
@@ -85,19 +86,10 @@ static int produce(void *vctx, struct pl_job *j)
 	return 1;
 }
 
-static int is_all_zero(const uint8_t *p, size_t len)
-{
-	size_t head = len < 64 ? len : 64;
-	for (size_t i = 0; i < head; i++)
-		if (p[i])
-			return 0;
-	return len <= 64 || memcmp(p, p + 64, len - 64) == 0;
-}
-
 static int work(void *vctx, struct pl_job *j, unsigned worker)
 {
 	struct wctx *w = vctx;
-	if (is_all_zero(j->in, j->in_len)) {
+	if (buf_is_zero(j->in, j->in_len)) {
 		j->u[1] = K_ZERO;
 		return 0;
 	}
