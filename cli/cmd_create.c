@@ -47,14 +47,14 @@ struct create_args {
 
 static int parse_args(int argc, char **argv, struct create_args *a)
 {
-	enum { OPT_CHUNK = 256, OPT_PROGRESS };
+	enum { OPT_CHUNK = 256 };
 	static const struct option longopts[] = {
 		{"level", required_argument, NULL, 'l'},
 		{"chunk-size", required_argument, NULL, OPT_CHUNK},
 		{"threads", required_argument, NULL, 'T'},
 		{"force", no_argument, NULL, 'f'},
 		{"quiet", no_argument, NULL, 'q'},
-		{"progress", required_argument, NULL, OPT_PROGRESS},
+		{"progress", required_argument, NULL, CLI_OPT_PROGRESS},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -68,6 +68,11 @@ static int parse_args(int argc, char **argv, struct create_args *a)
 	while ((c = getopt_long(argc, argv, ":l:T:fqh", longopts, NULL)) != -1) {
 		unsigned u;
 		uint64_t sz;
+		int taken = cli_work_option(c, optarg, &a->threads, &a->progress);
+		if (taken > 0)
+			return taken;
+		if (taken == 0)
+			continue;
 		switch (c) {
 		case 'l':
 			if (cli_parse_uint(optarg, 1, 19, &u) < 0)
@@ -83,19 +88,8 @@ static int parse_args(int argc, char **argv, struct create_args *a)
 						       optarg);
 			a->chunk_size = (uint32_t)sz;
 			break;
-		case 'T':
-			if (cli_parse_uint(optarg, 1, 1024, &u) < 0)
-				return cli_usage_error("--threads '%s': give a count from 1 to 1024",
-						       optarg);
-			a->threads = u;
-			break;
 		case 'f': a->force = true; break;
 		case 'q': a->quiet = true; break;
-		case OPT_PROGRESS:
-			if (progress_parse_mode(optarg, &a->progress) < 0)
-				return cli_usage_error("--progress '%s': give auto, tty, json or none",
-						       optarg);
-			break;
 		case 'h': cmd_create_help(stdout); return -1;
 		default: return cli_getopt_error(c, argv);
 		}

@@ -43,12 +43,11 @@ struct restore_args {
 
 static int parse_args(int argc, char **argv, struct restore_args *a)
 {
-	enum { OPT_PROGRESS = 256 };
-	static const struct option longopts[] = {
+		static const struct option longopts[] = {
 		{"threads", required_argument, NULL, 'T'},
 		{"force", no_argument, NULL, 'f'},
 		{"quiet", no_argument, NULL, 'q'},
-		{"progress", required_argument, NULL, OPT_PROGRESS},
+		{"progress", required_argument, NULL, CLI_OPT_PROGRESS},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -58,19 +57,14 @@ static int parse_args(int argc, char **argv, struct restore_args *a)
 	opterr = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, ":T:fqh", longopts, NULL)) != -1) {
+		int taken = cli_work_option(c, optarg, &a->threads, &a->progress);
+		if (taken > 0)
+			return taken;
+		if (taken == 0)
+			continue;
 		switch (c) {
-		case 'T':
-			if (cli_parse_uint(optarg, 1, 1024, &a->threads) < 0)
-				return cli_usage_error("--threads '%s': give a count from 1 to 1024",
-						       optarg);
-			break;
 		case 'f': a->force = true; break;
 		case 'q': a->quiet = true; break;
-		case OPT_PROGRESS:
-			if (progress_parse_mode(optarg, &a->progress) < 0)
-				return cli_usage_error("--progress '%s': give auto, tty, json or none",
-						       optarg);
-			break;
 		case 'h': cmd_restore_help(stdout); return -1;
 		default: return cli_getopt_error(c, argv);
 		}
@@ -217,13 +211,10 @@ int cmd_restore(int argc, char **argv)
 		return rc < 0 ? EXIT_OK : rc;
 
 	bool from_stdin = strcmp(a.image, "-") == 0;
-	const char *img_name = from_stdin ? "(stdin)" : a.image;
-	int img_fd = STDIN_FILENO;
-	if (!from_stdin) {
-		img_fd = open(a.image, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-		if (img_fd < 0)
-			return cli_sys_fail(errno, "cannot open the image", a.image, NULL);
-	}
+	const char *img_name;
+	int img_fd;
+	if ((rc = cli_open_image(a.image, &img_fd, &img_name)) != 0)
+		return rc;
 	struct stat img_st;
 	struct target t = {.fd = -1};
 	if (fstat(img_fd, &img_st) < 0) {

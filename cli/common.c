@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <sched.h>
@@ -319,4 +320,34 @@ void cli_json_str(FILE *f, const char *s)
 		p += n;
 	}
 	putc('"', f);
+}
+
+int cli_work_option(int c, const char *arg, unsigned *threads, enum progress_mode *progress)
+{
+	switch (c) {
+	case 'T':
+		if (cli_parse_uint(arg, 1, 1024, threads) < 0)
+			return cli_usage_error("--threads '%s': give a count from 1 to 1024", arg);
+		return 0;
+	case CLI_OPT_PROGRESS:
+		if (progress_parse_mode(arg, progress) < 0)
+			return cli_usage_error("--progress '%s': give auto, tty, json or none", arg);
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+int cli_open_image(const char *path, int *fd, const char **name)
+{
+	if (strcmp(path, "-") == 0) {
+		*fd = STDIN_FILENO;
+		*name = "(stdin)";
+		return 0;
+	}
+	*name = path;
+	*fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (*fd < 0)
+		return cli_sys_fail(errno, "cannot open the image", path, NULL);
+	return 0;
 }

@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "imago.h"
+#include "progress.h"
 
 /* Exit codes, as documented in docs/imago.1.md. */
 enum {
@@ -59,6 +60,17 @@ int cli_sys_fail(int errnum, const char *what, const char *path, const char *tod
 const char *cli_hint(int code);
 
 /* Print "imago: CMD: msg" plus "Try 'imago CMD --help'." and return EXIT_USAGE. */
+/* getopt value of --progress, the same in every command. */
+#define CLI_OPT_PROGRESS 300
+
+/* The options every long-running command shares: -T/--threads and --progress. Returns 0
+ * when c was one of them and was taken, -1 when it is not one of them, or a usage exit
+ * code for a bad value. */
+int cli_work_option(int c, const char *arg, unsigned *threads, enum progress_mode *progress);
+
+/* Open IMAGE for reading ("-" is stdin). *name is what messages call it. 0 or an exit code. */
+int cli_open_image(const char *path, int *fd, const char **name);
+
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Parse "65536", "64K", "64KiB", "1M", "1MiB", "2G", ... (binary multiples). */
