@@ -158,6 +158,20 @@ void fmt_section_decode(const uint8_t in[FMT_SECTION_HDR_SIZE], struct fmt_secti
 	s->length = get_le64(in + 16);
 }
 
+int fmt_section_checksum(const uint8_t hdr[FMT_SECTION_HDR_SIZE], const uint8_t *payload,
+			 uint64_t len, uint64_t *sum)
+{
+	XXH3_state_t *st = XXH3_createState();
+	if (!st)
+		return -ENOMEM;
+	XXH3_64bits_reset(st);
+	XXH3_64bits_update(st, hdr, FMT_SECTION_HDR_SIZE);
+	XXH3_64bits_update(st, payload, (size_t)len);
+	*sum = XXH3_64bits_digest(st);
+	XXH3_freeState(st);
+	return 0;
+}
+
 void fmt_trailer_encode(const struct fmt_trailer *t, uint8_t out[FMT_TRAILER_SIZE])
 {
 	memset(out, 0, FMT_TRAILER_SIZE);

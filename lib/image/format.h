@@ -110,6 +110,11 @@ int fmt_frame_decode(const uint8_t in[FMT_FRAME_HDR_SIZE], struct fmt_frame *f, 
 void fmt_section_encode(const struct fmt_section *s, uint8_t out[FMT_SECTION_HDR_SIZE]);
 void fmt_section_decode(const uint8_t in[FMT_SECTION_HDR_SIZE], struct fmt_section *s);
 
+/* The checksum stored after a section: XXH3 of its 24-byte header and its payload.
+ * 0, or -ENOMEM. */
+int fmt_section_checksum(const uint8_t hdr[FMT_SECTION_HDR_SIZE], const uint8_t *payload,
+			 uint64_t len, uint64_t *sum);
+
 void fmt_trailer_encode(const struct fmt_trailer *t, uint8_t out[FMT_TRAILER_SIZE]);
 int fmt_trailer_decode(const uint8_t in[FMT_TRAILER_SIZE], struct fmt_trailer *t, const char **why);
 

@@ -11,8 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <xxhash.h>
-
 #include "image/reader_int.h"
 #include "util/err.h"
 #include "util/xio.h"
@@ -60,16 +58,11 @@ static int read_section(struct imago_image *img, uint64_t off, uint64_t end, uin
 		free(p);
 		return r;
 	}
-	XXH3_state_t *st = XXH3_createState();
-	if (!st) {
+	uint64_t sum;
+	if (fmt_section_checksum(hdr, p, s->length, &sum) < 0) {
 		free(p);
 		return err_set(err, -ENOMEM, -1, -1, -1, "out of memory");
 	}
-	XXH3_64bits_reset(st);
-	XXH3_64bits_update(st, hdr, sizeof(hdr));
-	XXH3_64bits_update(st, p, (size_t)s->length);
-	uint64_t sum = XXH3_64bits_digest(st);
-	XXH3_freeState(st);
 	if (sum != get_le64(tail)) {
 		free(p);
 		return err_set(err, -EBADMSG, (int64_t)off, -1, -1,

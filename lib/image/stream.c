@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <xxhash.h>
 #include <zstd.h>
 
 #include "image/digest.h"
@@ -470,16 +469,11 @@ static int stream_section(struct sctx *s, const uint8_t *first, size_t have, uin
 		free(p);
 		return r;
 	}
-	XXH3_state_t *st = XXH3_createState();
-	if (!st) {
+	uint64_t sum;
+	if (fmt_section_checksum(hdr, p, sec->length, &sum) < 0) {
 		free(p);
 		return err_set(s->err, -ENOMEM, -1, -1, -1, "out of memory");
 	}
-	XXH3_64bits_reset(st);
-	XXH3_64bits_update(st, hdr, sizeof(hdr));
-	XXH3_64bits_update(st, p, (size_t)sec->length);
-	uint64_t sum = XXH3_64bits_digest(st);
-	XXH3_freeState(st);
 	if (sum != get_le64(tail)) {
 		free(p);
 		return err_set(s->err, -EBADMSG, (int64_t)at, -1, -1, "%s: %s section at byte %llu: checksum mismatch",
