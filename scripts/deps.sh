@@ -13,13 +13,16 @@ packages=(
 	# build
 	build-essential meson ninja-build pkg-config
 	libzstd-dev libxxhash-dev libssl-dev
+	# filesystem allocation readers (smart imaging)
+	libext2fs-dev ntfs-3g-dev
 	# fuzzing (libFuzzer) and the sanitizer build
 	clang libclang-rt-14-dev
 	# demo and tests: real partition tables, filesystems, loop and device-mapper devices;
 	# btrfs (data checksums) gives the fault tests a real kernel EIO
 	fdisk gdisk e2fsprogs dosfstools mtools btrfs-progs util-linux mount dmsetup kmod
+	ntfs-3g exfatprogs xfsprogs
 	# peers and helpers for tests and benchmarks
-	zstd xxhash qemu-utils jq python3 time coreutils xxd
+	zstd xxhash qemu-utils jq python3 time coreutils xxd partclone
 )
 
 if [[ ${1:-} == --list ]]; then

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * Partition tables: MBR (with the extended/logical EBR chain), GPT (primary and backup,
+ * all CRCs checked), protective and hybrid MBRs.
+ *
+ * part_read() reads a whole disk (a region) and returns what the disk holds: the scheme,
+ * the partitions, the byte ranges the table itself occupies (which a smart image must keep
+ * USED), and warnings for odd but real layouts. Data read from a disk may be damaged or
+ * hostile: every count and offset is checked, memory is bounded, nothing is trusted.
+ */
+#ifndef IMAGO_PART_PART_H
+#define IMAGO_PART_PART_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "imago.h"
+#include "io/region.h"
+
+enum part_scheme {
+	PART_NONE = 0,   /* no partition table (a bare filesystem, or nothing known) */
+	PART_MBR = 1,
+	PART_GPT = 2,
+};
+
+enum part_entry_flags {
+	PART_BOOTABLE = 1 << 0,   /* MBR active flag / GPT legacy BIOS bootable attribute */
+	PART_EXTENDED = 1 << 1,   /* MBR extended container (holds logical partitions; no fs) */
+	PART_LOGICAL = 1 << 2,    /* MBR logical partition (number >= 5) */
+};
+
+struct part_entry {
+	unsigned number;          /* as Linux numbers it: MBR primaries 1-4, logicals 5...;
+				     GPT: entry index + 1 */
+	uint64_t start, size;     /* bytes from the disk start */
+	unsigned flags;           /* enum part_entry_flags */
+	uint8_t mbr_type;         /* MBR system id (0 for GPT) */
+	uint8_t type_guid[16];    /* GPT partition type GUID (on-disk byte order) */
+	uint8_t part_guid[16];    /* GPT unique partition GUID (on-disk byte order) */
+	uint64_t gpt_attrs;       /* GPT attribute bits */
+	char name[112];           /* GPT name as UTF-8 ("" for MBR) */
+};
+
+/* A byte range of the disk that the partition table occupies. */
+struct part_area {
+	uint64_t start, size;
+	const char *what;         /* "MBR", "EBR", "GPT header", "GPT entries", "backup GPT header", ... */
+};
+
+#define PART_MAX_ENTRIES 256      /* more than this is refused (-E2BIG) */
+#define PART_MAX_AREAS (PART_MAX_ENTRIES + 8)
+#define PART_MAX_WARNINGS 8
+
+enum part_table_flags {
+	PART_GPT_BACKUP_USED = 1 << 0,   /* primary GPT damaged: the backup was read */
+	PART_GPT_BACKUP_BAD = 1 << 1,    /* backup GPT missing or damaged (primary used) */
+	PART_HYBRID_MBR = 1 << 2,        /* GPT with an MBR that also lists partitions */
+	PART_OVERLAP = 1 << 3,           /* two partitions overlap (e.g. hybrid ISO images) */
+	PART_BEYOND_END = 1 << 4,        /* a partition ends past the end of the disk */
+};
+
+struct part_table {
+	enum part_scheme scheme;
+	uint32_t sector_size;         /* the sector size the table was found with */
+	uint64_t disk_size;           /* bytes of the region read */
+	unsigned flags;               /* enum part_table_flags */
+	struct part_entry entries[PART_MAX_ENTRIES];
+	size_t n_entries;             /* sorted by number; zero-length entries are left out */
+	struct part_area areas[PART_MAX_AREAS];
+	size_t n_areas;               /* sorted by start, clipped to the disk */
+	/* GPT only (from the header that was used): */
+	uint8_t disk_guid[16];
+	uint64_t first_usable_lba, last_usable_lba, alternate_lba, entries_lba;
+	uint32_t n_gpt_entries, gpt_entry_size;
+	char warnings[PART_MAX_WARNINGS][160];  /* one line each, for odd layouts */
+	size_t n_warnings;
+};
+
+/* Read the partition table of disk. sector_size: the disk's logical sector size, or 0 to
+ * try 512 and then 4096. Returns 0 (scheme may be PART_NONE), or -EBADMSG when a table
+ * exists but cannot be used at all (both GPT copies damaged, an EBR chain loop...), -EIO,
+ * -E2BIG, with err set. A sector 0 that is really a FAT/NTFS/exFAT boot sector (valid BPB)
+ * is not taken for an MBR. */
+int part_read(const struct region *disk, uint32_t sector_size, struct part_table *t,
+	      struct imago_err *err);
+
+/* Nonzero when the layout is too odd to restore or image by partition (overlap, beyond the
+ * end): the caller then treats the whole disk as one USED region, with a warning. */
+int part_table_is_odd(const struct part_table *t);
+
+/* Bytes a target disk needs to hold every partition and the table (for GPT: the last
+ * partition's end plus the backup entries and header; for MBR: the last partition's end). */
+uint64_t part_min_disk_size(const struct part_table *t);
+
+/* GPT on a disk of another size. Given the primary GPT as it was read (the table t, and
+ * the bytes of LBA 0 .. entries end, `head`, head_len bytes, from the source disk), build
+ * what must be written to a target of new_size bytes: a new LBA 0 (protective MBR with
+ * its size field fixed; a hybrid MBR is kept as it is), a new primary header (alternate
+ * LBA and last usable LBA moved, CRCs recomputed), the same entries, and the backup
+ * entries + backup header at the new end. Calls write(opaque, buf, len, offset) for each
+ * piece. -ENOSPC with err (giving the minimum size) if a partition does not fit. */
+int gpt_relocate(const struct part_table *t, const uint8_t *head, size_t head_len,
+		 uint64_t new_size,
+		 int (*write)(void *opaque, const void *buf, size_t len, uint64_t offset),
+		 void *opaque, struct imago_err *err);
+
+#endif
