@@ -73,12 +73,19 @@ struct imago_create_opts {
 	int level;               /* zstd level 1..19; 0 = default */
 	unsigned threads;        /* 0 = all online CPUs */
 	const char *const *metadata; /* NULL-terminated key, value, key, value, ... or NULL */
+	/* Smart imaging: the allocation map of the source (runs of USED and FREE tiling
+	 * [0, source_size), sorted and coalesced), or NULL to keep every byte (sector mode).
+	 * FREE bytes are not read (the source must then allow pread) and not stored. */
+	const struct imago_extent *alloc;
+	size_t alloc_count;
 	imago_progress_fn progress;
 	void *progress_opaque;
 };
 
 struct imago_create_result {
 	uint64_t device_size;
+	uint64_t bytes_read;     /* source bytes read (USED bytes in smart mode) */
+	uint64_t free_bytes;     /* FREE bytes: neither read nor stored */
 	uint64_t stored_bytes;   /* payload bytes of DATA frames */
 	uint64_t image_bytes;    /* everything written */
 	uint64_t data_chunks, zero_chunks;
