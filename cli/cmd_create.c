@@ -18,6 +18,8 @@
 #include "commands.h"
 #include "common.h"
 #include "device.h"
+#include "freeze.h"
+#include "plan_show.h"
 #include "progress.h"
 
 void cmd_create_help(FILE *f)
@@ -25,11 +27,17 @@ void cmd_create_help(FILE *f)
 	fprintf(f,
 		"Usage: imago create [OPTIONS] SOURCE IMAGE\n\n"
 		"Image SOURCE (a file or block device) into IMAGE; IMAGE may be - (stdout).\n"
-		"IMAGE is written under a temporary name and renamed when complete.\n\n"
+		"IMAGE is written under a temporary name and renamed when complete.\n"
+		"Smart by default: the partition table and the filesystems in SOURCE are read\n"
+		"and the space they do not use is neither read nor stored.\n\n"
+		"      --sector          keep every sector (no filesystem reading)\n"
+		"      --freeze          freeze filesystems of SOURCE mounted read-write\n"
+		"                        (fsfreeze) while imaging\n"
 		"  -l, --level N         zstd level 1-19 (default %d)\n"
 		"      --chunk-size SIZE 64K ... 16M, a power of two (default 1M)\n"
 		"  -T, --threads N       compression threads (default: all online CPUs)\n"
-		"  -f, --force           overwrite an existing IMAGE\n"
+		"  -f, --force           overwrite an existing IMAGE; image a SOURCE mounted\n"
+		"                        read-write, and copy dirty filesystems whole\n"
 		"  -q, --quiet           no progress and no summary\n"
 		"      --progress=MODE   auto, tty, json or none (default auto)\n"
 		"  -h, --help            this help\n",
@@ -40,15 +48,17 @@ struct create_args {
 	int level;
 	uint32_t chunk_size;
 	unsigned threads;
-	bool force, quiet;
+	bool force, quiet, sector, freeze;
 	enum progress_mode progress;
 	const char *source, *image;
 };
 
 static int parse_args(int argc, char **argv, struct create_args *a)
 {
-	enum { OPT_CHUNK = 256 };
+	enum { OPT_CHUNK = 256, OPT_SECTOR, OPT_FREEZE };
 	static const struct option longopts[] = {
+		{"sector", no_argument, NULL, OPT_SECTOR},
+		{"freeze", no_argument, NULL, OPT_FREEZE},
 		{"level", required_argument, NULL, 'l'},
 		{"chunk-size", required_argument, NULL, OPT_CHUNK},
 		{"threads", required_argument, NULL, 'T'},
@@ -90,6 +100,8 @@ static int parse_args(int argc, char **argv, struct create_args *a)
 			break;
 		case 'f': a->force = true; break;
 		case 'q': a->quiet = true; break;
+		case OPT_SECTOR: a->sector = true; break;
+		case OPT_FREEZE: a->freeze = true; break;
 		case 'h': cmd_create_help(stdout); return -1;
 		default: return cli_getopt_error(c, argv);
 		}
@@ -180,10 +192,14 @@ static void print_summary(const struct create_args *a, const struct imago_create
 	double pct = r->device_size ? 100.0 * (double)r->image_bytes / (double)r->device_size
 				    : 0;
 	double ratio = r->image_bytes ? (double)r->device_size / (double)r->image_bytes : 0;
+	char rd[32], fr[32];
+	cli_fmt_bytes(r->bytes_read, rd, sizeof(rd));
+	cli_fmt_bytes(r->free_bytes, fr, sizeof(fr));
 	fprintf(f,
-		"created %s: device %s, image %s (%.1f%% of the device, %.2f:1), %" PRIu64
-		" data + %" PRIu64 " zero chunks, %.1f s, %s/s, digest %s\n",
-		strcmp(a->image, "-") == 0 ? "(stdout)" : a->image, dev, img, pct, ratio,
+		"created %s: device %s (%s read, %s free skipped), image %s (%.1f%% of the "
+		"device, %.2f:1), %" PRIu64 " data + %" PRIu64 " zero chunks, %.1f s, %s/s, "
+		"digest %s\n",
+		strcmp(a->image, "-") == 0 ? "(stdout)" : a->image, dev, rd, fr, img, pct, ratio,
 		r->data_chunks, r->zero_chunks, secs, rate, hex);
 	fflush(f);
 }
@@ -201,6 +217,63 @@ static const char *fail_path(int code, const struct create_args *a)
 	default:
 		return a->source;
 	}
+}
+
+/* Smart mode: read the partition table and filesystems; refuse what cannot be imaged
+ * safely (dirty filesystems, read-write mounts) unless told; freeze on --freeze. */
+static int make_plan(const struct create_args *a, const struct cli_source *src,
+		     struct smart_plan *plan)
+{
+	static char mnt[16][4096];
+	size_t nm = device_source_rw_mounts(src, mnt, 16);
+	if (nm && a->freeze) {
+		/* Writing the image into a frozen filesystem would wait forever. */
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s", a->image);
+		struct stat ds, ms;
+		if (strcmp(a->image, "-") != 0 && stat(dirname(dir), &ds) == 0)
+			for (size_t i = 0; i < nm; i++)
+				if (stat(mnt[i], &ms) == 0 && ms.st_dev == ds.st_dev) {
+					cli_msg("refusing to freeze %s: IMAGE %s is on that filesystem: "
+						"write the image elsewhere", mnt[i], a->image);
+					return EXIT_REFUSED;
+				}
+		int rc = freeze_mounts(mnt, nm);
+		if (rc)
+			return rc;
+	} else if (nm && !a->force) {
+		cli_msg("refusing to image %s: a filesystem on it is mounted read-write on %s "
+			"(the image would not be consistent): unmount it or remount it read-only, "
+			"or use --freeze (or --force to image it anyway)",
+			a->source, mnt[0]);
+		return EXIT_REFUSED;
+	} else if (nm) {
+		cli_msg("warning: %s is mounted read-write on %s: the image may not be consistent "
+			"(--force)", a->source, mnt[0]);
+	}
+	struct region r = region_fd(src->fd, 0, src->size, src->path);
+	struct imago_err err = { 0 };
+	int rc = smart_plan_build(&r, src->logical_sector_size, 0, plan, &err);
+	if (rc < 0)
+		return cli_fail(rc, &err, a->source, "use --sector to copy every sector");
+	for (size_t i = 0; i < plan->nparts; i++) {
+		const struct plan_part *pp = &plan->parts[i];
+		if (pp->status != PLAN_FS_UNSAFE || a->force)
+			continue;
+		char what[48];
+		if (pp->entry.number)
+			snprintf(what, sizeof(what), "partition %u", pp->entry.number);
+		else
+			snprintf(what, sizeof(what), "the filesystem");
+		cli_msg("refusing to image %s: %s (%s) %s: its allocation map cannot be trusted: "
+			"mount and unmount it cleanly (or repair it with fsck) first, or use --force "
+			"to copy it whole, sector by sector",
+			a->source, what, pp->facts.type, pp->message);
+		return EXIT_REFUSED;
+	}
+	if (!a->quiet)
+		plan_warn(plan);
+	return 0;
 }
 
 int cmd_create(int argc, char **argv)
@@ -224,6 +297,14 @@ int cmd_create(int argc, char **argv)
 
 	int out_fd = STDOUT_FILENO;
 	char *tmp = NULL;
+	struct smart_plan plan;
+	memset(&plan, 0, sizeof(plan));
+	char *meta_pool = NULL;
+	if (!a.sector) {
+		rc = make_plan(&a, &src, &plan);
+		if (rc)
+			goto out;
+	}
 	if (!to_stdout) {
 		rc = check_image_path(&a, &src);
 		if (rc)
@@ -251,8 +332,19 @@ int cmd_create(int argc, char **argv)
 	}
 	cli_signals_cleanup_path(tmp);
 
-	const char *meta[16];
+	const char *meta[16 + 2 * 12 * PART_MAX_ENTRIES];
 	device_source_metadata(&src, meta);
+	if (!a.sector) {
+		size_t n = 0;
+		while (meta[n])
+			n++;
+		meta[n - 1] = "smart"; /* the value of "mode", the last pair */
+		if (plan_metadata(&plan, meta + n, sizeof(meta) / sizeof(meta[0]) - n,
+				  &meta_pool) < 0) {
+			rc = cli_sys_fail(ENOMEM, "cannot describe the partition map", a.source, NULL);
+			goto out;
+		}
+	}
 	struct progress prog;
 	progress_start(&prog, "create", a.progress, a.quiet);
 	struct imago_create_opts opts = {
@@ -265,6 +357,8 @@ int cmd_create(int argc, char **argv)
 		.level = a.level,
 		.threads = a.threads,
 		.metadata = meta,
+		.alloc = a.sector ? NULL : plan.map.v,
+		.alloc_count = a.sector ? 0 : plan.map.n,
 		.progress = progress_cb,
 		.progress_opaque = &prog,
 	};
@@ -274,6 +368,7 @@ int cmd_create(int argc, char **argv)
 	memset(&err, 0, sizeof(err));
 	err.file_offset = err.dev_offset = err.chunk = -1;
 	int r = imago_create(&opts, &res, &err);
+	freeze_thaw_all();
 	progress_end(&prog);
 	double secs = progress_elapsed(&prog);
 
@@ -324,6 +419,9 @@ out:
 	}
 	if (!to_stdout && out_fd >= 0)
 		close(out_fd);
+	freeze_thaw_all();
+	free(meta_pool);
+	smart_plan_free(&plan);
 	device_close_source(&src);
 	return rc;
 }
