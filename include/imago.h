@@ -141,6 +141,8 @@ const struct imago_err *imago_image_error(const imago_image *img);
 enum imago_restore_flags {
 	IMAGO_RESTORE_SPARSE = 1 << 0,    /* target reads as zeros already: skip zero writes */
 	IMAGO_RESTORE_BLOCKDEV = 1 << 1,  /* target is a block device */
+	IMAGO_RESTORE_DISCARD_FREE = 1 << 2, /* discard (TRIM / punch) FREE ranges afterwards */
+	IMAGO_RESTORE_ZERO_FREE = 1 << 3,    /* zero FREE ranges afterwards */
 };
 
 struct imago_restore_opts {
@@ -150,6 +152,11 @@ struct imago_restore_opts {
 	uint64_t target_size;    /* bytes available on the target (0 = grow as needed) */
 	unsigned flags;
 	unsigned threads;        /* 0 = all online CPUs */
+	/* Restore only the device bytes [window_offset, window_offset + window_length),
+	 * written at target offset (device offset - window_offset): one partition of a disk
+	 * image, or a disk image onto a smaller disk. Both 0: the whole device. The whole
+	 * image is still read and checked. */
+	uint64_t window_offset, window_length;
 	imago_progress_fn progress;
 	void *progress_opaque;
 };

@@ -41,6 +41,7 @@ struct sctx {
 	struct fmt_header hdr;
 	uint8_t hdr_bytes[FMT_HEADER_SIZE];
 	struct extent_map alloc;     /* the allocation map: FREE bytes are never written or compared */
+	uint64_t wlo, whi;           /* restore window: device bytes written, at offset - wlo */
 	uint64_t cs, dsize;
 	size_t pcap, leaves_len;
 	bool against, restore, sparse;
@@ -381,8 +382,10 @@ static int write_zeros(struct sctx *s, uint64_t off, uint64_t len)
 static int write_span(struct sctx *s, struct pl_job *j, uint64_t lo, uint64_t hi)
 {
 	uint64_t off = j->u[U_OFF];
+	uint64_t toff = off - s->wlo; /* target offset of the chunk's first byte (may wrap; only
+				       * offsets inside the window are ever written) */
 	if (!s->sparse)
-		return xpwrite_full(s->o->target_fd, j->out + lo, (size_t)(hi - lo), off + lo);
+		return xpwrite_full(s->o->target_fd, j->out + lo, (size_t)(hi - lo), toff + lo);
 	/* The target reads as zeros already: write only the runs of non-zero blocks. */
 	const uint8_t *zmap = j->aux + s->leaves_len;
 	for (uint64_t b = lo; b < hi;) {
@@ -395,7 +398,7 @@ static int write_span(struct sctx *s, struct pl_job *j, uint64_t lo, uint64_t hi
 		uint64_t e = bend;
 		while (e < hi && !zmap[e / SPARSE_BLOCK])
 			e = (e / SPARSE_BLOCK + 1) * SPARSE_BLOCK < hi ? (e / SPARSE_BLOCK + 1) * SPARSE_BLOCK : hi;
-		int r = xpwrite_full(s->o->target_fd, j->out + b, (size_t)(e - b), off + b);
+		int r = xpwrite_full(s->o->target_fd, j->out + b, (size_t)(e - b), toff + b);
 		if (r < 0)
 			return r;
 		b = e;
@@ -403,11 +406,24 @@ static int write_span(struct sctx *s, struct pl_job *j, uint64_t lo, uint64_t hi
 	return 0;
 }
 
-/* Write the chunk's kept (not FREE) bytes to the target. */
+/* Clip [*lo, *hi) to the restore window; false when nothing is left. */
+static bool clip_window(const struct sctx *s, uint64_t *lo, uint64_t *hi)
+{
+	if (*lo < s->wlo)
+		*lo = s->wlo;
+	if (*hi > s->whi)
+		*hi = s->whi;
+	return *lo < *hi;
+}
+
+/* Write the chunk's kept (not FREE) bytes inside the window to the target. */
 static int write_data(struct sctx *s, struct pl_job *j)
 {
-	uint64_t off = j->u[U_OFF], len = j->u[U_LEN], pos = off, b, e;
-	while (next_kept(&s->alloc, &pos, off + len, &b, &e)) {
+	uint64_t off = j->u[U_OFF], len = j->u[U_LEN], lo = off, hi = off + len, b, e;
+	if (!clip_window(s, &lo, &hi))
+		return 0;
+	uint64_t pos = lo;
+	while (next_kept(&s->alloc, &pos, hi, &b, &e)) {
 		int r = write_span(s, j, b - off, e - off);
 		if (r < 0)
 			return r;
@@ -418,12 +434,46 @@ static int write_data(struct sctx *s, struct pl_job *j)
 /* Zero the kept bytes of [off, off + len) (a ZERO frame may span FREE bytes). */
 static int write_zero_frame(struct sctx *s, uint64_t off, uint64_t len, uint64_t *written)
 {
-	uint64_t pos = off, b, e;
-	while (next_kept(&s->alloc, &pos, off + len, &b, &e)) {
-		int r = write_zeros(s, b, e - b);
+	uint64_t lo = off, hi = off + len, b, e;
+	if (!clip_window(s, &lo, &hi))
+		return 0;
+	uint64_t pos = lo;
+	while (next_kept(&s->alloc, &pos, hi, &b, &e)) {
+		int r = write_zeros(s, b - s->wlo, e - b);
 		if (r < 0)
 			return r;
 		*written += e - b;
+	}
+	return 0;
+}
+
+/* --discard / --zero-free: FREE ranges inside the window, after a successful restore.
+ * Discarding is best effort (a device without TRIM keeps its data); zeroing is not. */
+static int treat_free(struct sctx *s)
+{
+	int fd = s->o->target_fd;
+	bool blk = s->o->flags & IMAGO_RESTORE_BLOCKDEV;
+	bool zero = s->o->flags & IMAGO_RESTORE_ZERO_FREE;
+	for (size_t i = 0; i < s->alloc.n; i++) {
+		const struct imago_extent *e = &s->alloc.v[i];
+		uint64_t lo = e->offset, hi = e->offset + e->length;
+		if (e->state != IMAGO_FREE || !clip_window(s, &lo, &hi))
+			continue;
+		uint64_t off = lo - s->wlo, len = hi - lo;
+		if (zero) {
+			int r = write_zeros(s, off, len);
+			if (r < 0)
+				return target_err(s, r, lo);
+			s->written += len;
+		} else if (blk) {
+			/* BLKDISCARD wants whole logical sectors. */
+			uint64_t a = (off + 4095) / 4096 * 4096, b = (off + len) / 4096 * 4096;
+			uint64_t range[2] = { a, b - a };
+			if (b > a)
+				ioctl(fd, BLKDISCARD, range);
+		} else {
+			fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len);
+		}
 	}
 	return 0;
 }
@@ -746,10 +796,24 @@ int stream_run(const struct stream_opts *o, struct stream_result *res, struct im
 		memset(res, 0, sizeof(*res));
 		res->device_size = s.dsize; /* known now, even if the run fails later */
 	}
-	if (s.restore && o->target_size && s.dsize > o->target_size) {
+	s.wlo = 0;
+	s.whi = s.dsize;
+	if (s.restore && (o->window_offset || o->window_length)) {
+		if (o->window_offset > s.dsize || o->window_length > s.dsize - o->window_offset ||
+		    !o->window_length) {
+			r = err_set(err, -EINVAL, -1, (int64_t)o->window_offset, -1,
+				    "the range to restore (%llu bytes at %llu) is not inside the device "
+				    "(%llu bytes)", (unsigned long long)o->window_length,
+				    (unsigned long long)o->window_offset, (unsigned long long)s.dsize);
+			goto out;
+		}
+		s.wlo = o->window_offset;
+		s.whi = o->window_offset + o->window_length;
+	}
+	if (s.restore && o->target_size && s.whi - s.wlo > o->target_size) {
 		r = err_set(err, -EFBIG, -1, -1, -1,
 			    "target is too small: the image needs %llu bytes, the target has %llu",
-			    (unsigned long long)s.dsize, (unsigned long long)o->target_size);
+			    (unsigned long long)(s.whi - s.wlo), (unsigned long long)o->target_size);
 		goto out;
 	}
 	s.pcap = ZSTD_compressBound(s.cs);
@@ -803,12 +867,16 @@ int stream_run(const struct stream_opts *o, struct stream_result *res, struct im
 		goto out;
 	if (s.restore && !(o->flags & IMAGO_RESTORE_BLOCKDEV)) {
 		struct stat ts;
-		if (fstat(o->target_fd, &ts) == 0 && S_ISREG(ts.st_mode) && (uint64_t)ts.st_size < s.dsize &&
-		    ftruncate(o->target_fd, (off_t)s.dsize) < 0) {
-			r = target_err(&s, -errno, s.dsize);
+		uint64_t want = s.whi - s.wlo;
+		if (fstat(o->target_fd, &ts) == 0 && S_ISREG(ts.st_mode) && (uint64_t)ts.st_size < want &&
+		    ftruncate(o->target_fd, (off_t)want) < 0) {
+			r = target_err(&s, -errno, want);
 			goto out;
 		}
 	}
+	if (s.restore && (o->flags & (IMAGO_RESTORE_DISCARD_FREE | IMAGO_RESTORE_ZERO_FREE)) &&
+	    (r = treat_free(&s)) < 0)
+		goto out;
 	if (res) {
 		res->chunks = s.chunks;
 		res->bytes_written = s.written;
