@@ -20,6 +20,7 @@
 #include "device.h"
 #include "freeze.h"
 #include "plan_show.h"
+#include "source_plan.h"
 #include "progress.h"
 
 void cmd_create_help(FILE *f)
@@ -219,63 +220,6 @@ static const char *fail_path(int code, const struct create_args *a)
 	}
 }
 
-/* Smart mode: read the partition table and filesystems; refuse what cannot be imaged
- * safely (dirty filesystems, read-write mounts) unless told; freeze on --freeze. */
-static int make_plan(const struct create_args *a, const struct cli_source *src,
-		     struct smart_plan *plan)
-{
-	static char mnt[16][4096];
-	size_t nm = device_source_rw_mounts(src, mnt, 16);
-	if (nm && a->freeze) {
-		/* Writing the image into a frozen filesystem would wait forever. */
-		char dir[PATH_MAX];
-		snprintf(dir, sizeof(dir), "%s", a->image);
-		struct stat ds, ms;
-		if (strcmp(a->image, "-") != 0 && stat(dirname(dir), &ds) == 0)
-			for (size_t i = 0; i < nm; i++)
-				if (stat(mnt[i], &ms) == 0 && ms.st_dev == ds.st_dev) {
-					cli_msg("refusing to freeze %s: IMAGE %s is on that filesystem: "
-						"write the image elsewhere", mnt[i], a->image);
-					return EXIT_REFUSED;
-				}
-		int rc = freeze_mounts(mnt, nm);
-		if (rc)
-			return rc;
-	} else if (nm && !a->force) {
-		cli_msg("refusing to image %s: a filesystem on it is mounted read-write on %s "
-			"(the image would not be consistent): unmount it or remount it read-only, "
-			"or use --freeze (or --force to image it anyway)",
-			a->source, mnt[0]);
-		return EXIT_REFUSED;
-	} else if (nm) {
-		cli_msg("warning: %s is mounted read-write on %s: the image may not be consistent "
-			"(--force)", a->source, mnt[0]);
-	}
-	struct region r = region_fd(src->fd, 0, src->size, src->path);
-	struct imago_err err = { 0 };
-	int rc = smart_plan_build(&r, src->logical_sector_size, 0, plan, &err);
-	if (rc < 0)
-		return cli_fail(rc, &err, a->source, "use --sector to copy every sector");
-	for (size_t i = 0; i < plan->nparts; i++) {
-		const struct plan_part *pp = &plan->parts[i];
-		if (pp->status != PLAN_FS_UNSAFE || a->force)
-			continue;
-		char what[48];
-		if (pp->entry.number)
-			snprintf(what, sizeof(what), "partition %u", pp->entry.number);
-		else
-			snprintf(what, sizeof(what), "the filesystem");
-		cli_msg("refusing to image %s: %s (%s) %s: its allocation map cannot be trusted: "
-			"mount and unmount it cleanly (or repair it with fsck) first, or use --force "
-			"to copy it whole, sector by sector",
-			a->source, what, pp->facts.type, pp->message);
-		return EXIT_REFUSED;
-	}
-	if (!a->quiet)
-		plan_warn(plan);
-	return 0;
-}
-
 int cmd_create(int argc, char **argv)
 {
 	struct create_args a;
@@ -301,7 +245,7 @@ int cmd_create(int argc, char **argv)
 	memset(&plan, 0, sizeof(plan));
 	char *meta_pool = NULL;
 	if (!a.sector) {
-		rc = make_plan(&a, &src, &plan);
+		rc = source_plan(&src, a.image, a.force, a.freeze, a.quiet, &plan);
 		if (rc)
 			goto out;
 	}

@@ -21,6 +21,7 @@
 #include "device.h"
 #include "progress.h"
 #include "restore_layout.h"
+#include "target.h"
 
 void cmd_restore_help(FILE *f)
 {
@@ -103,90 +104,6 @@ static int parse_args(int argc, char **argv, struct restore_args *a)
 	return 0;
 }
 
-struct target {
-	int fd;
-	struct stat st;
-	bool is_block;
-	bool created;       /* we made this file */
-	uint64_t size;      /* block device size */
-};
-
-static int refuse_small(const char *target, uint64_t have, uint64_t need)
-{
-	char h[32], n[32];
-	cli_fmt_bytes(have, h, sizeof(h));
-	cli_fmt_bytes(need, n, sizeof(n));
-	cli_msg("refusing to restore to %s: it holds %" PRIu64 " bytes (%s) but the image "
-		"needs %" PRIu64 " bytes (%s): use a target of at least %" PRIu64 " bytes",
-		target, have, h, need, n, need);
-	return EXIT_REFUSED;
-}
-
-/* Open TARGET after the checks; dev_size is the image's device size or 0 if unknown. */
-static int open_target(const struct restore_args *a, const struct stat *img_st,
-		       uint64_t dev_size, struct target *t)
-{
-	memset(t, 0, sizeof(*t));
-	t->fd = -1;
-	if (stat(a->target, &t->st) < 0) {
-		if (errno != ENOENT)
-			return cli_sys_fail(errno, "cannot check TARGET", a->target, NULL);
-		t->fd = open(a->target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0666);
-		if (t->fd < 0)
-			return cli_sys_fail(errno, "cannot create TARGET", a->target, NULL);
-		t->created = true;
-		fstat(t->fd, &t->st);
-		return 0;
-	}
-	if (device_same(&t->st, img_st)) {
-		cli_msg("refusing to restore %s onto itself: choose another TARGET", a->target);
-		return EXIT_REFUSED;
-	}
-	if (S_ISBLK(t->st.st_mode)) {
-		int rc = device_check_unused(&t->st, a->target);
-		if (rc)
-			return rc;
-		/* O_EXCL on a block device: the kernel refuses it while mounted or opened
-		 * exclusively elsewhere, which closes the gap after our checks. */
-		t->fd = open(a->target, O_WRONLY | O_EXCL | O_CLOEXEC);
-		if (t->fd < 0) {
-			if (errno == EBUSY) {
-				cli_msg("refusing to write to %s: it is in use (mounted or held by "
-					"another program): stop that first",
-					a->target);
-				return EXIT_REFUSED;
-			}
-			return cli_sys_fail(errno, "cannot open TARGET", a->target, NULL);
-		}
-		uint32_t lss, pss;
-		int r = device_block_geometry(t->fd, &t->size, &lss, &pss);
-		if (r < 0)
-			return cli_sys_fail(-r, "cannot read the size of TARGET", a->target, NULL);
-		t->is_block = true;
-		if (dev_size && t->size < dev_size)
-			return refuse_small(a->target, t->size, dev_size);
-		return 0;
-	}
-	if (!S_ISREG(t->st.st_mode)) {
-		cli_msg("%s is not a regular file or block device: give a file or a disk",
-			a->target);
-		return EXIT_USAGE;
-	}
-	if (t->st.st_size > 0 && !a->force) {
-		cli_msg("%s exists and is not empty: refusing to overwrite it: use --force, or "
-			"choose another TARGET",
-			a->target);
-		return EXIT_REFUSED;
-	}
-	t->fd = open(a->target, O_WRONLY | O_CLOEXEC | O_NOCTTY);
-	if (t->fd < 0)
-		return cli_sys_fail(errno, "cannot open TARGET", a->target, NULL);
-	/* Emptied first, so every range the restore skips reads as zeros (a hole). */
-	if (ftruncate(t->fd, 0) < 0)
-		return cli_sys_fail(errno, "cannot truncate TARGET", a->target, NULL);
-	return 0;
-}
-
 static void print_summary(const struct restore_args *a, const struct imago_restore_result *r,
 			  double secs)
 {
@@ -256,7 +173,7 @@ int cmd_restore(int argc, char **argv)
 		rc = dry_run(&a, &lay);
 		goto out;
 	}
-	rc = open_target(&a, &img_st, lay.known ? lay.need : 0, &t);
+	rc = target_open(a.target, a.force, &img_st, lay.known ? lay.need : 0, &t);
 	if (rc)
 		goto out;
 	rc = layout_fit(&lay, a.target, t.is_block, t.size);
@@ -304,7 +221,7 @@ int cmd_restore(int argc, char **argv)
 			/* Only known once the header was read, when the image comes from a
 			 * pipe: the library compares target_size with the device size. */
 			if (res.device_size > t.size)
-				refuse_small(a.target, t.size, res.device_size);
+				target_refuse_small(a.target, t.size, res.device_size);
 			else
 				cli_fail(r, &err, a.target, "use a larger target");
 			rc = EXIT_REFUSED;

@@ -11,6 +11,7 @@
 #define IMAGO_CLI_DEVICE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
 

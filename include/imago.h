@@ -193,6 +193,33 @@ struct imago_verify_result {
 int imago_verify(const struct imago_verify_opts *opts, struct imago_verify_result *res,
 		 struct imago_err *err);
 
+/* ---------------------------------------------------------------- clone */
+
+struct imago_clone_opts {
+	int source_fd;           /* read with pread */
+	uint64_t source_size;
+	/* USED/FREE runs tiling [0, source_size) (as for create), or NULL for every byte */
+	const struct imago_extent *alloc;
+	size_t alloc_count;
+	int target_fd;           /* written with pwrite at the same offsets */
+	uint64_t target_size;    /* bytes at or past this are not written (0 = source_size) */
+	unsigned flags;          /* IMAGO_RESTORE_SPARSE / _BLOCKDEV / _DISCARD_FREE / _ZERO_FREE */
+	unsigned threads;
+	imago_progress_fn progress;
+	void *progress_opaque;
+};
+
+struct imago_clone_result {
+	uint64_t bytes_read, bytes_written;
+	uint8_t digest[IMAGO_DIGEST_LEN]; /* content digest of what was copied (FREE as zeros) */
+};
+
+/* Copy the USED bytes of a source to a target (disk to disk or file) in one pass, reading
+ * ahead while writing. FREE bytes are left alone on the target (or discarded / zeroed
+ * with the flags); on a sparse target, zero blocks are not written. */
+int imago_clone(const struct imago_clone_opts *opts, struct imago_clone_result *res,
+		struct imago_err *err);
+
 /* Content digest (docs/FORMAT.md §7) of size bytes read from fd. */
 int imago_digest_fd(int fd, uint64_t size, unsigned threads, uint8_t out[IMAGO_DIGEST_LEN],
 		    imago_progress_fn progress, void *opaque, struct imago_err *err);
