@@ -45,7 +45,10 @@ int source_plan(const struct cli_source *src, const char *output, bool force, bo
 	}
 	struct region r = region_fd(src->fd, 0, src->size, src->path);
 	struct imago_err err = { 0 };
-	int rc = smart_plan_build(&r, src->logical_sector_size, 0, plan, &err);
+	/* A filesystem frozen while mounted is consistent on disk, though it may be marked
+	 * not cleanly unmounted (ext2 while mounted): trust its bitmaps then. */
+	int rc = smart_plan_build(&r, src->logical_sector_size, nm && freeze ? PLAN_TRUST_UNSAFE : 0,
+				  plan, &err);
 	if (rc < 0)
 		return cli_fail(rc, &err, src->path, "use --sector to copy every sector");
 	for (size_t i = 0; i < plan->nparts; i++) {
