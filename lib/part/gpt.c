@@ -303,7 +303,9 @@ static void compare(struct part_table *t, const struct gpt_hdr *p, const struct 
 	}
 }
 
-/* A hybrid MBR's entries should each be a copy of a GPT partition. */
+/* A hybrid MBR's entries should each be a copy of a GPT partition; one that is not
+ * describes bytes the table read leaves out (flagged, so the caller copies the whole
+ * disk). */
 static void check_hybrid(struct part_table *t, const uint8_t *s0)
 {
 	uint64_t ss = t->sector_size;
@@ -328,8 +330,8 @@ static void check_hybrid(struct part_table *t, const uint8_t *s0)
 		}
 		if (match)
 			continue;
-		if (clash)
-			t->flags |= PART_OVERLAP;
+		/* Bytes only the MBR describes: not imaged or relocated as a partition. */
+		t->flags |= clash ? PART_OVERLAP : PART_ENTRY_IGNORED;
 		part_warn(t, "hybrid MBR entry %d (type 0x%02x, bytes %" PRIu64 "+%" PRIu64 ") "
 			  "%s", i + 1, p[4], start, size,
 			  clash ? "overlaps GPT partitions or the GPT without matching one"

@@ -57,10 +57,11 @@ enum part_table_flags {
 	PART_HYBRID_MBR = 1 << 2,        /* GPT with an MBR that also lists partitions */
 	PART_OVERLAP = 1 << 3,           /* two partitions overlap (e.g. hybrid ISO images) */
 	PART_BEYOND_END = 1 << 4,        /* a partition ends past the end of the disk */
-	PART_ENTRY_IGNORED = 1 << 5,     /* an inconsistent entry or EBR link was left out
-					    (GPT entry ending before it starts, EBR link
-					    outside its extended partition or to a sector that
-					    is no EBR): what it described is unknown */
+	PART_ENTRY_IGNORED = 1 << 5,     /* an entry or EBR link was left out (GPT entry
+					    ending before it starts, EBR link outside its
+					    extended partition or to a sector that is no EBR,
+					    hybrid MBR entry that is no GPT partition): what it
+					    described is not in the table */
 };
 
 struct part_table {
