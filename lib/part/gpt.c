@@ -309,6 +309,12 @@ static void compare(struct part_table *t, const struct gpt_hdr *p, const struct 
 static void check_hybrid(struct part_table *t, const uint8_t *s0)
 {
 	uint64_t ss = t->sector_size;
+	int has_ee = 0;
+	for (int i = 0; i < 4 && mbr_has_signature(s0); i++)
+		has_ee |= s0[MBR_TABLE_OFF + i * MBR_ENTRY_SIZE + 4] == MBR_TYPE_GPT &&
+			  part_le32(s0 + MBR_TABLE_OFF + i * MBR_ENTRY_SIZE + 12);
+	if (!has_ee)
+		return; /* no MBR beside the GPT: its entries (if any) mean nothing */
 	for (int i = 0; i < 4; i++) {
 		const uint8_t *p = s0 + MBR_TABLE_OFF + i * MBR_ENTRY_SIZE;
 		uint64_t start = (uint64_t)part_le32(p + 8) * ss, size = (uint64_t)part_le32(p + 12) * ss;
@@ -655,7 +661,7 @@ int gpt_relocate(const struct part_table *t, const uint8_t *head, size_t head_le
 	uint64_t backup_entries = new_last - array_lbas;
 	int from_head = !(t->flags & PART_GPT_BACKUP_USED);
 	uint64_t pe = from_head ? t->entries_lba : 2;
-	if (pe < 2 || pe + array_lbas > t->first_usable_lba)
+	if (pe < 2 || pe > t->first_usable_lba || array_lbas > t->first_usable_lba - pe)
 		return err_set(err, -EBADMSG, -1, (int64_t)(pe * ss), -1,
 			       "gpt_relocate: the primary entry array (LBA %" PRIu64 ", %" PRIu64
 			       " sectors) does not fit before the first usable LBA %" PRIu64, pe,

@@ -152,9 +152,9 @@ static int read_chain(struct chain *c, unsigned ext_number, uint64_t ext, uint64
 		for (size_t i = 0; i < c->n_ebr; i++)
 			if (c->ebr_lba[i] == cur)
 				return err_set(err, -EBADMSG, -1, (int64_t)(cur * c->ss), -1,
-					       "%s: the EBR chain of extended partition %u loops "
-					       "back to the EBR at LBA %" PRIu64, dname, ext_number,
-					       cur);
+					       "%s: the EBR chain of extended partition %u loops: "
+					       "it reaches the EBR at LBA %" PRIu64 " a second time",
+					       dname, ext_number, cur);
 		if (c->n_ebr >= PART_MAX_ENTRIES)
 			return err_set(err, -E2BIG, -1, (int64_t)(cur * c->ss), -1,
 				       "%s: more than %d EBRs (extended partition %u, LBA %" PRIu64

@@ -191,11 +191,14 @@ int part_read(const struct region *disk, uint32_t sector_size, struct part_table
 	int mbr_ok = sig && boot_ok && !fs;
 
 	/* GPT: announced by a 0xEE entry, or found without one when sector 0 holds no
-	 * usable MBR and no filesystem. */
+	 * usable MBR and no filesystem. Without a 0xEE entry only a sound primary counts: a
+	 * lone backup or a damaged GPT is what wiping the start of a disk leaves behind. */
+	int stale = 0;
 	if (has_ee || (!fs && !(mbr_ok && has_other))) {
 		static const uint32_t tries[] = { 512, 4096 };
 		size_t n_tries = sector_size ? 1 : 2;
 		int gpt_err = 0;
+		uint64_t stale_lba = 0;
 		struct imago_err e1;
 		err_clear(&e1);
 		for (size_t k = 0; k < n_tries; k++) {
@@ -203,6 +206,11 @@ int part_read(const struct region *disk, uint32_t sector_size, struct part_table
 			struct imago_err e;
 			reset(t, disk, ss);
 			rc = gpt_read(disk, ss, s0, t, &e);
+			if (rc == 1 && !has_ee && (t->flags & PART_GPT_BACKUP_USED)) {
+				stale = 1;
+				stale_lba = t->header_lba;
+				continue;
+			}
 			if (rc == 1) {
 				if (!has_ee)
 					part_warn(t, "GPT without a protective MBR (no 0xEE entry in "
@@ -216,7 +224,7 @@ int part_read(const struct region *disk, uint32_t sector_size, struct part_table
 			}
 		}
 		reset(t, disk, sector_size ? sector_size : 512);
-		if (gpt_err && (has_ee || !fs)) {
+		if (has_ee && gpt_err) {
 			err_copy(err, &e1);
 			return gpt_err;
 		}
@@ -225,6 +233,12 @@ int part_read(const struct region *disk, uint32_t sector_size, struct part_table
 				       "%s: sector 0 is a protective MBR (0xEE entry) but there is "
 				       "no GPT header at LBA 1 or at the last LBA",
 				       disk->name ? disk->name : "disk");
+		if (stale)
+			part_warn(t, "a backup GPT header at LBA %" PRIu64 " with neither a primary "
+				  "nor a protective MBR was ignored (left over)", stale_lba);
+		else if (gpt_err)
+			part_warn(t, "a damaged GPT without a protective MBR was ignored: %s", e1.msg);
+		stale |= gpt_err != 0;
 	}
 	if (fs || !mbr_ok)
 		return 0;
@@ -235,7 +249,7 @@ int part_read(const struct region *disk, uint32_t sector_size, struct part_table
 		reset(t, disk, ss);
 		return rc;
 	}
-	if (gpt_signature_seen(disk, t->sector_size))
+	if (!stale && gpt_signature_seen(disk, t->sector_size))
 		part_warn(t, "a GPT header is still on the disk but sector 0 is an MBR without "
 			  "a 0xEE entry: the GPT is stale and was ignored");
 	part_finish(t);
@@ -272,7 +286,7 @@ uint64_t part_min_disk_size(const struct part_table *t)
 	uint64_t ss = t->sector_size, last = t->first_usable_lba;
 	for (size_t i = 0; i < t->n_entries; i++) {
 		uint64_t e = end_of(t->entries[i].start, t->entries[i].size);
-		uint64_t l = (e + ss - 1) / ss - 1;
+		uint64_t l = e / ss + (e % ss != 0) - 1; /* the partition's last LBA */
 		if (t->entries[i].size && l > last)
 			last = l;
 	}

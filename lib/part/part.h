@@ -95,7 +95,9 @@ struct part_table {
  *
  * Which table wins: an MBR with a 0xEE entry means GPT; an MBR with other entries and no
  * 0xEE entry means MBR (a GPT header still at LBA 1 is stale: a warning says so); a GPT
- * without any MBR (no 0x55AA, or no entries) is read, with a warning. */
+ * without any MBR (no 0x55AA, or no entries) is read, with a warning, when its primary
+ * is sound (a lone backup or a damaged GPT without a 0xEE entry is what wiping the start
+ * of a disk leaves: ignored, with a warning). */
 int part_read(const struct region *disk, uint32_t sector_size, struct part_table *t,
 	      struct imago_err *err);
 

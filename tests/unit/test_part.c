@@ -815,11 +815,22 @@ static void test_gpt_without_pmbr_and_stale(void)
 	mbr_entry(d, 0, 0, 0x83, 2048 / 4, 100);
 	REQUIRE(readp(d, DISK1M, 0) == 0);
 	CHECK(T.scheme == PART_MBR && T.n_entries == 1 && has_warning("stale"));
-	/* A GPT damaged in both copies, no MBR: the GPT is reported unusable. */
+	/* No protective MBR, no primary: a backup left over by wiping the start of the disk
+	 * is not a partition table. */
+	memset(d, 0, 1024);
+	REQUIRE(readp(d, DISK1M, 0) == 0);
+	CHECK(T.scheme == PART_NONE && T.n_entries == 0 && has_warning("left over"));
+	/* Nor is a GPT damaged in both copies without a protective MBR... */
+	free(d);
+	d = gpt_three();
 	memset(d, 0, 512);
 	d[512 + 40] ^= 1;
 	d[2047 * 512 + 40] ^= 1;
-	CHECK(readp(d, DISK1M, 0) == -EBADMSG);
+	REQUIRE(readp(d, DISK1M, 0) == 0);
+	CHECK(T.scheme == PART_NONE && has_warning("damaged GPT without a protective MBR"));
+	/* ...while with one it is an error. */
+	mbr_entry(d, 0, 0, 0xEE, 1, 2047);
+	CHECK(readp(d, DISK1M, 0) == -EBADMSG && strstr(E.msg, "unusable"));
 	free(d);
 }
 
