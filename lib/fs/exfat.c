@@ -229,6 +229,16 @@ static uint64_t clus_off(const struct exfat_vol *v, uint32_t c)
 	return v->heap_base + ((uint64_t)(c - 2) << v->b.clus_bits);
 }
 
+/* A directory's chain can be no longer than 256 MiB (the specification's limit), nor
+ * than the heap: any longer chain loops. */
+static uint64_t dir_max_clusters(const struct exfat_vol *v)
+{
+	uint64_t m = EXFAT_DIR_MAX >> v->b.clus_bits;
+	if (m == 0)
+		m = 1;
+	return m < v->b.nclusters ? m : v->b.nclusters;
+}
+
 struct root_info {
 	uint32_t bm_first[2];
 	uint64_t bm_len[2];
@@ -245,14 +255,12 @@ static int read_root(struct exfat_vol *v, struct root_info *ri)
 	const uint32_t chunk = cs < 4096 ? cs : 4096;
 	uint8_t buf[4096];
 	uint32_t c = v->b.root;
-	uint64_t max_clusters = EXFAT_DIR_MAX >> v->b.clus_bits;
-	if (max_clusters == 0)
-		max_clusters = 1;
+	uint64_t max_clusters = dir_max_clusters(v);
 	for (uint64_t n = 0; c; n++) {
 		if (n >= max_clusters)
 			return err_set(v->err, -EBADMSG, -1, -1, -1,
 				       "exfat: the root directory's cluster chain is longer than "
-				       "256 MiB (a loop?)");
+				       "%" PRIu64 " clusters (a loop?)", max_clusters);
 		for (uint32_t o = 0; o < cs; o += chunk) {
 			uint64_t at = clus_off(v, c) + o;
 			int rc = region_read_exact(v->r, buf, chunk, at);
@@ -464,8 +472,7 @@ static int exfat_read_map(const struct region *r, struct extent_map *m, struct f
 	/* The structures the volume cannot do without must be marked in use. */
 	rc = check_chain_used(&v, m, bm_first, bm_clusters, "allocation bitmap");
 	if (rc == 0)
-		rc = check_chain_used(&v, m, b->root, EXFAT_DIR_MAX >> b->clus_bits ?: 1,
-				      "root directory");
+		rc = check_chain_used(&v, m, b->root, dir_max_clusters(&v), "root directory");
 	if (rc == 0 && ri.up_first) {
 		if (ri.up_first < 2 || ri.up_first > b->nclusters + 1ull || ri.up_len == 0 ||
 		    ri.up_len > (uint64_t)b->nclusters << b->clus_bits)

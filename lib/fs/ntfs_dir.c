@@ -179,6 +179,11 @@ static int find_hiberfile(struct ntfs_vol *v, struct name_match *nm)
 			     "$INDEX_ALLOCATION or $BITMAP");
 	if (rc < 0)
 		goto out;
+	if (ntfs_stream_has_holes(&ia, v->b.cluster_size)) {
+		rc = err_set(v->err, -EBADMSG, -1, -1, -1,
+			     "ntfs: the root directory's index allocation is sparse");
+		goto out;
+	}
 	if (ia.data_size % ibs || ia.data_size > INDEX_ALLOC_MAX) {
 		rc = err_set(v->err, ia.data_size > INDEX_ALLOC_MAX ? -E2BIG : -EBADMSG, -1, -1,
 			     -1, "ntfs: the root directory's index allocation is %" PRIu64
@@ -421,10 +426,12 @@ int ntfs_check_logfile(struct ntfs_vol *v, int *unclean, char *why, size_t why_l
 			       "ntfs: $LogFile (MFT record 2) has no $DATA attribute");
 	if (rc < 0)
 		return rc;
-	if (!log.nonres || log.flags & (NTFS_ATTR_COMPRESSION_MASK | NTFS_ATTR_ENCRYPTED)) {
+	if (!log.nonres || log.flags & (NTFS_ATTR_COMPRESSION_MASK | NTFS_ATTR_ENCRYPTED) ||
+	    ntfs_stream_has_holes(&log, v->b.cluster_size)) {
 		ntfs_stream_free(v, &log);
 		return err_set(v->err, -EBADMSG, -1, -1, -1,
-			       "ntfs: $LogFile's $DATA is resident, compressed or encrypted");
+			       "ntfs: $LogFile's $DATA is resident, compressed, encrypted or "
+			       "sparse");
 	}
 	uint64_t size = log.data_size < LOG_MAX_SIZE ? log.data_size : LOG_MAX_SIZE;
 	size &= ~(uint64_t)(LOG_PAGE - 1);

@@ -267,7 +267,7 @@ for e in range(0, cs, 32):
     d[e] = (d[e] & 0x7F) or 0x05   # every entry unused, none the end of directory
 f.seek(off); f.write(d)
 EOF
-damaged root-loop 1 'loop'
+damaged root-loop 1 'a loop'
 rm -f -- "$W/dmg.img"
 
 # ---------------------------------------------------------------- dirty
