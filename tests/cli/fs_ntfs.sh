@@ -308,18 +308,20 @@ ntfsfix -d "$st" >/dev/null 2>&1 || err "ntfsfix -d failed"
 flags_are 0
 finish
 
-# hiber NAME CONTENT-CMD WANT [NTFS-3G-MESSAGE]: write /hiberfil.sys through ntfs-3g.
+# hiber NAME CONTENT-CMD WANT [NTFS-3G-MESSAGE [STATE-REGEX [FILE-NAME]]]: write
+# /hiberfil.sys (or FILE-NAME) through ntfs-3g.
 hiber() {
-	local name=$1 content=$2 want=$3 msg=${4:-}
+	local name=$1 content=$2 want=$3 msg=${4:-} file=${6:-hiberfil.sys}
 	begin "state/hiberfil-$name"
 	# remove_hiberfile: ntfs-3g mounts a hibernated volume read-only otherwise.
 	if nmount "$st" "$W/mnt" remove_hiberfile; then
-		eval "$content" >"$W/mnt/hiberfil.sys" || err "cannot write hiberfil.sys"
+		rm -f "$W/mnt/hiberfil.sys" "$W/mnt/HIBERFIL.SYS"
+		eval "$content" >"$W/mnt/$file" || err "cannot write $file"
 		numount "$W/mnt"
 	else
 		err "ntfs-3g cannot mount"
 	fi
-	flags_are "$want" "$([[ $want == 4 ]] && echo hiber)"
+	flags_are "$want" "${5:-}"
 	# ntfs-3g's own verdict, where it has one: it refuses to mount such a volume rw.
 	if [[ -n $msg ]]; then
 		nmount "$st" "$W/mnt"
@@ -330,11 +332,12 @@ hiber() {
 }
 
 mkvol
-hiber hibr "{ printf hibr; head -c 16380 /dev/zero; }" 4 'Windows is hibernated'
+hiber hibr "{ printf hibr; head -c 16380 /dev/zero; }" 4 'Windows is hibernated' 'starts with "hibr"'
 hiber zeroed "head -c 16384 /dev/zero" 0
-hiber HIBR "{ printf HIBR; head -c 16380 /dev/zero; }" 4
-hiber wake "{ printf wake; head -c 16380 /dev/zero; }" 4
-hiber short "printf 'hibr not really'" 4 'Hibernated non-system partition'
+hiber HIBR "{ printf HIBR; head -c 16380 /dev/zero; }" 4 '' 'starts with "HIBR"'
+hiber wake "{ printf wake; head -c 16380 /dev/zero; }" 4 '' 'starts with "wake"'
+hiber short "printf 'hibr not really'" 4 'Hibernated non-system partition' 'under 4096'
+hiber upper-case-name "{ printf hibr; head -c 16380 /dev/zero; }" 4 '' 'starts with "hibr"' HIBERFIL.SYS
 # A big root directory: the entry lies in an index block ($INDEX_ALLOCATION), not in the
 # index root.
 begin state/hiberfil-large-root
@@ -344,8 +347,26 @@ if nmount "$st" "$W/mnt" remove_hiberfile; then
 	{ printf hibr; head -c 8188 /dev/zero; } >"$W/mnt/hiberfil.sys"
 	numount "$W/mnt"
 fi
-grep -q INDEX_ALLOCATION <<<"$(ntfsinfo -i 5 "$st" 2>/dev/null)" || err "the root directory has no index blocks"
-flags_are 4 hiber
+grep -q INDEX_ALLOCATION <<<"$(ntfsinfo --force -i 5 "$st" 2>/dev/null)" || err "the root directory has no index blocks"
+flags_are 4 'starts with "hibr"'
+finish
+# A hiberfil.sys in ~300 fragments: its runlist no longer fits its MFT record, so its $DATA
+# is split over extension records listed in an $ATTRIBUTE_LIST (followed by the reader).
+begin state/hiberfil-attribute-list
+mkvol
+if nmount "$st" "$W/mnt"; then
+	mkdir "$W/mnt/small"
+	for ((i = 0; i < 600; i++)); do head -c 4096 /dev/zero | tr '\0' A >"$W/mnt/small/$i"; done
+	dd if=/dev/zero of="$W/mnt/filler" bs=1M status=none 2>/dev/null
+	for ((i = 0; i < 600; i += 2)); do rm "$W/mnt/small/$i"; done
+	{ printf hibr; cat /dev/zero; } | dd of="$W/mnt/hiberfil.sys" bs=4096 iflag=fullblock status=none 2>/dev/null
+	rm -rf "$W/mnt/small" "$W/mnt/filler"
+	numount "$W/mnt"
+fi
+info=$(ntfsinfo --force -F /hiberfil.sys "$st" 2>/dev/null)
+grep -q 'ATTRIBUTE_LIST' <<<"$info" || err "hiberfil.sys has no \$ATTRIBUTE_LIST"
+(($(grep -c 'Dumping attribute \$DATA' <<<"$info") >= 2)) || err "hiberfil.sys's \$DATA is not split over records"
+flags_are 4 'starts with "hibr"'
 finish
 begin state/hiberfil-removed
 if nmount "$st" "$W/mnt" remove_hiberfile; then
