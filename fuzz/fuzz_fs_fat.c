@@ -15,5 +15,5 @@ extern const struct fs_driver fs_fat_driver;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	return fs_fuzz_run(&fs_fat_driver, data, size, FAT_VIRT);
+	return fs_fuzz_run(&fs_fat_driver, data, size, FAT_VIRT, NULL);
 }
