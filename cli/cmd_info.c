@@ -289,7 +289,7 @@ int cmd_info(int argc, char **argv)
 		return rc;
 	}
 	struct smart_plan plan;
-	int have_plan = plan_of_image(img, path, &plan) == 0;
+	int have_plan = plan_of_image(img, path, true, &plan) == 0;
 	if (json)
 		print_json(path, img, &in, &t, have_plan ? &plan : NULL);
 	else

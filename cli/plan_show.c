@@ -8,21 +8,34 @@
 
 #include "common.h"
 
+static void err_copy_public(struct imago_err *dst, const struct imago_err *src)
+{
+	memcpy(dst, src, sizeof(*dst));
+}
+
 static ssize_t image_read(void *opaque, void *buf, size_t len, uint64_t off)
 {
 	return imago_image_pread(opaque, buf, len, off);
 }
 
-int plan_of_image(imago_image *img, const char *name, struct smart_plan *p)
+int plan_of_image(imago_image *img, const char *name, bool warn_only, struct smart_plan *p)
 {
 	struct imago_info in;
 	imago_image_info(img, &in);
 	struct region r = region_cb(image_read, img, in.device_size, name);
 	struct imago_err err = { 0 };
 	int rc = smart_plan_build(&r, in.logical_sector_size, 0, p, &err);
-	if (rc < 0)
-		return cli_fail(rc, &err, name, NULL);
-	return 0;
+	if (rc >= 0)
+		return 0;
+	/* A read through the image failed: the image's own error names the chunk. */
+	const struct imago_err *ie = imago_image_error(img);
+	if (ie && ie->code)
+		err_copy_public(&err, ie);
+	if (warn_only) {
+		cli_msg("warning: cannot read the partition map: %s", err.msg);
+		return cli_exit_code(err.code ? err.code : rc);
+	}
+	return cli_fail(err.code ? err.code : rc, &err, name, NULL);
 }
 
 const char *plan_scheme_name(const struct smart_plan *p)

@@ -6,14 +6,16 @@
 #ifndef IMAGO_CLI_PLAN_SHOW_H
 #define IMAGO_CLI_PLAN_SHOW_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "imago.h"
 #include "smart/plan.h"
 
 /* Build the plan of an image's logical device (read through the image). 0 or an exit
- * code after a message. */
-int plan_of_image(imago_image *img, const char *name, struct smart_plan *p);
+ * code after a message; a damaged chunk is reported as the image's damage (exit 3). With
+ * warn_only, a failure is a warning line and the exit code is still returned. */
+int plan_of_image(imago_image *img, const char *name, bool warn_only, struct smart_plan *p);
 
 /* Print the partition map table (people) or a JSON value (the "partitions" object). */
 void plan_print(FILE *f, const struct smart_plan *p);

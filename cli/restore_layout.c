@@ -71,7 +71,7 @@ int layout_read(const char *path, int fd, const struct stat *st, unsigned partit
 	struct imago_info info;
 	imago_image_info(img, &info);
 	l->dev_size = info.device_size;
-	int rc = plan_of_image(img, name, &l->plan);
+	int rc = plan_of_image(img, name, false, &l->plan);
 	if (rc) {
 		imago_image_close(img);
 		return rc;

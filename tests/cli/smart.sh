@@ -49,7 +49,7 @@ files_into_fs() {
 # GPT disk: ext4, FAT32, NTFS, swap, and unpartitioned space at the end.
 GDISK=$W/gpt.raw
 stale "$GDISK" $((200 * 1024 * 1024))
-sgdisk -q -n1:2048:+56M -t1:8300 -c1:root -n2:0:+40M -t2:0700 -c2:data \
+sgdisk -o -n1:2048:+56M -t1:8300 -c1:root -n2:0:+40M -t2:0700 -c2:data \
 	-n3:0:+48M -t3:0700 -c3:windows -n4:0:+8M -t4:8200 -c4:swap "$GDISK" >/dev/null ||
 	die_setup "sgdisk"
 loop_attach "$GDISK" -P
