@@ -584,9 +584,9 @@ static void fix_pmbr(uint8_t *s, uint64_t old_lbas, uint64_t new_lbas)
 	}
 	for (int i = 0; i < 4; i++) {
 		uint8_t *p = s + MBR_TABLE_OFF + i * MBR_ENTRY_SIZE;
-		if (p[4] != MBR_TYPE_GPT)
-			continue;
 		uint64_t start = part_le32(p + 8), count = part_le32(p + 12);
+		if (p[4] != MBR_TYPE_GPT || !count)
+			continue; /* an empty entry stays empty, whatever its type */
 		int reached = start + count >= old_lbas || count == 0xFFFFFFFF;
 		if ((hybrid && !reached) || start >= new_lbas)
 			continue;

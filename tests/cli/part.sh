@@ -250,6 +250,48 @@ if pm "$M"; then
 fi
 finish
 
+# sf_odd FILE [DISK_BYTES]: "overlap" and/or "beyond_end" as computed here from
+# sfdisk's view of FILE, on a disk of DISK_BYTES (default: FILE's size). An extended
+# partition may hold logical ones; sector 0 counts as taken.
+sf_odd() {
+	local size
+	size=$((${2:-$(fsize "$1")} / 512))
+	sfdisk --json "$1" 2>/dev/null | jq -r --argjson size "$size" '
+		[.partitiontable.partitions[] | {n: (.node | capture("(?<n>[0-9]+)$").n | tonumber),
+		 s: .start, e: (.start + .size), ext: (.type == "5" or .type == "f" or .type == "85")}]
+		| . as $p
+		| ([$p[] as $a | $p[] as $b | select($a.n < $b.n)
+		    | select(($a.ext and $b.n > 4) or ($b.ext and $a.n > 4) | not)
+		    | select($a.s < $b.e and $b.s < $a.e)] + [$p[] | select(.s == 0)]
+		   | if length > 0 then "overlap" else empty end),
+		  ([$p[] | select(.e > $size)] | if length > 0 then "beyond_end" else empty end)' |
+		paste -sd, -
+}
+
+begin odd_layouts
+# Partition 2 moved over partition 1; a disk cut short; a GPT disk cut short.
+cp --sparse=always -- "$M" "$W/overlap.img"
+poke_hex "$W/overlap.img" $((446 + 16 + 8)) 00500000
+cp --sparse=always -- "$M" "$W/cut.img"
+truncate -s 40M -- "$W/cut.img"
+cp --sparse=always -- "$G" "$W/gptcut.img"
+truncate -s 30M -- "$W/gptcut.img"
+for f in overlap cut gptcut; do
+	if [[ $f == gptcut ]]; then
+		# libfdisk gives up on this GPT (it sees the 0xEE entry as a dos table): the
+		# partitions are those of the uncut disk.
+		want=backup_bad,$(sf_odd "$G" $((30 * MiB)))
+	else
+		want=$(sf_odd "$W/$f.img")
+	fi
+	[[ -n ${want#backup_bad,} ]] || err "$f: sfdisk sees nothing odd"
+	if pm "$W/$f.img"; then
+		same_text "$(field flags) $(field odd)" "$want 1" "$f: flags"
+		grep -q '^warning ' "$W/stdout" || err "$f: no warning"
+	fi
+done
+finish
+
 # ---------------------------------------------------------------- superfloppies
 
 for fs in "fat12 mkfs.vfat 2M" "fat16 mkfs.vfat 32M" "fat32 mkfs.vfat_-F_32 64M" \
@@ -384,6 +426,21 @@ if pm --relocate 80M "$O" "$D"; then
 		"entries CRC"
 	same_text "$(bytes_hex "$O" 1024 16384)" "$(bytes_hex "$G" 1024 16384)" "entry array"
 fi
+finish
+
+begin relocate_mbr
+# An MBR needs no change on another disk: partmap copies partitions, MBR and EBRs.
+pm "$M"
+mparts=$(pm_parts 512 <"$W/stdout")
+mmin=$(field min_size)
+O=$W/mbr-grown.img
+if pm --relocate 100M "$O" "$M"; then
+	same_text "$(sf_parts "$O")" "$(sf_parts "$M")" "partitions (sfdisk --json)"
+	sfdisk --verify "$O" >/dev/null 2>&1 || err "sfdisk --verify fails on the copy"
+	pm "$O" && same_text "$(pm_parts 512 <"$W/stdout")" "$mparts" "partitions (partmap)"
+fi
+run 1 "$PARTMAP" --relocate $((mmin - 512)) "$W/mbr-small.img" "$M"
+grep -q "at least $mmin bytes" "$W/stderr" || err "message lacks the minimum"
 finish
 
 begin relocate_4kn

@@ -1020,6 +1020,24 @@ static void test_relocate_4k_and_hybrid(void)
 	free(d);
 }
 
+static void test_relocate_empty_ee(void)
+{
+	/* A 0xEE entry of size 0 is no entry: relocation leaves it empty (found by
+	 * fuzz_part: filling it turned an invalid MBR with another entry into a hybrid;
+	 * regress-ee-count-0.img in the corpus). */
+	uint8_t *d = gpt_three();
+	le32(d + 446 + 12, 0);
+	uint8_t mbr[512];
+	memcpy(mbr, d, 512);
+	REQUIRE(readp(d, DISK1M, 0) == 0);
+	CHECK(T.flags == 0 && has_warning("without a protective MBR"));
+	struct sink s;
+	REQUIRE(relocate_to(d, DISK1M, 2 * DISK1M, &s) == 0);
+	CHECK(memcmp(s.lba0, mbr, 512) == 0 && T.flags == 0);
+	free(s.d);
+	free(d);
+}
+
 static void test_relocate_huge_and_args(void)
 {
 	uint8_t *d = gpt_three();
@@ -1082,6 +1100,7 @@ int main(void)
 	RUN(test_relocate_grow_shrink);
 	RUN(test_relocate_from_backup);
 	RUN(test_relocate_4k_and_hybrid);
+	RUN(test_relocate_empty_ee);
 	RUN(test_relocate_huge_and_args);
 	CHECK_MAIN_END();
 }
