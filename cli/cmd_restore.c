@@ -239,8 +239,9 @@ int cmd_restore(int argc, char **argv)
 	 * sparse file must still count in the file's length. */
 	if (!t.is_block) {
 		struct stat now;
-		if (fstat(t.fd, &now) == 0 && (uint64_t)now.st_size < res.device_size &&
-		    ftruncate(t.fd, (off_t)res.device_size) < 0) {
+		uint64_t want = lay.known ? lay.win_len : res.device_size;
+		if (fstat(t.fd, &now) == 0 && (uint64_t)now.st_size < want &&
+		    ftruncate(t.fd, (off_t)want) < 0) {
 			rc = cli_sys_fail(errno, "cannot size TARGET", a.target, NULL);
 			goto out;
 		}

@@ -11,6 +11,7 @@
 #include "common.h"
 #include "plan_show.h"
 #include "util/xio.h"
+#include "util/zero.h"
 
 struct tally {
 	const struct restore_layout *l;
@@ -44,6 +45,29 @@ static int tally_extent(void *opaque, const struct imago_extent *e)
 	/* USED bytes past the partitions that are not the backup GPT must fit too. */
 	if (e->state == IMAGO_USED && !in_table_area(t->l->plan.table, e->offset, e->length))
 		t->last_used = e->offset + e->length;
+	return 0;
+}
+
+/* The end of the last byte after `from` that is not zero and not in the table's areas
+ * (0 if none), read through the image; *end is lowered to it. 0 or an exit code. */
+static int last_data_byte(imago_image *img, const char *name, const struct smart_plan *p,
+			  uint64_t from, uint64_t *end)
+{
+	static uint8_t buf[1 << 20];
+	uint64_t last = 0, to = *end;
+	for (uint64_t off = from; off < to;) {
+		size_t n = to - off < sizeof(buf) ? (size_t)(to - off) : sizeof(buf);
+		ssize_t r = imago_image_pread(img, buf, n, off);
+		if (r <= 0)
+			return cli_fail(r < 0 ? (int)r : -EIO, imago_image_error(img), name, NULL);
+		for (size_t i = 0; i < (size_t)r; i += 512) {
+			size_t len = (size_t)r - i < 512 ? (size_t)r - i : 512;
+			if (!in_table_area(p->table, off + i, len) && !buf_is_zero(buf + i, len))
+				last = off + i + len;
+		}
+		off += (uint64_t)r;
+	}
+	*end = last;
 	return 0;
 }
 
@@ -96,6 +120,15 @@ int layout_read(const char *path, int fd, const struct stat *st, unsigned partit
 	}
 	struct tally t = { .l = l };
 	imago_image_extents(img, tally_extent, &t);
+	if (!partition && l->plan.table->scheme != PART_NONE && !part_table_is_odd(l->plan.table)) {
+		/* A USED chunk after the partitions may hold only zeros and the backup GPT:
+		 * read what lies past them to find the last byte that really holds data. */
+		uint64_t m = part_min_disk_size(l->plan.table);
+		if (m && m < t.last_used && (rc = last_data_byte(img, name, &l->plan, m, &t.last_used))) {
+			imago_image_close(img);
+			return rc;
+		}
+	}
 	imago_image_close(img);
 	l->write_bytes = t.write;
 	l->free_bytes = t.free;
@@ -207,9 +240,12 @@ int layout_fit_gpt(const char *target, uint64_t target_size, uint64_t dev_size, 
 	int e = part_read(&r, 0, t, &err);
 	if (e < 0 || t->scheme != PART_GPT)
 		goto out; /* no GPT (or not readable here): nothing to move */
-	/* The primary GPT: LBA 0 up to the end of its entry array. */
-	size_t head_len = (size_t)((t->entries_lba * t->sector_size) +
-				   (uint64_t)t->n_gpt_entries * t->gpt_entry_size);
+	/* The primary GPT: LBA 0 up to the end of its entry array; when only the backup
+	 * could be read, LBA 0 alone (gpt_relocate rebuilds the array from the table). */
+	size_t head_len = t->flags & PART_GPT_BACKUP_USED
+				  ? t->sector_size
+				  : (size_t)((t->entries_lba * t->sector_size) +
+					     (uint64_t)t->n_gpt_entries * t->gpt_entry_size);
 	if (head_len > (64u << 20) || head_len > target_size)
 		goto out;
 	uint8_t *head = malloc(head_len);
@@ -225,11 +261,8 @@ int layout_fit_gpt(const char *target, uint64_t target_size, uint64_t dev_size, 
 						"does not fit: fix it with sgdisk -e");
 		goto out;
 	}
-	/* The old backup header, now in the middle of a larger disk, is wiped. */
-	if (target_size > dev_size) {
-		static const uint8_t zero[4096];
-		xpwrite_full(fd, zero, t->sector_size, dev_size - t->sector_size);
-	}
+	/* (gpt_relocate wipes the old backup header of a grown disk itself, when no
+	 * partition covers it.) */
 	if (fsync(fd) < 0) {
 		rc = cli_sys_fail(errno, "cannot flush TARGET", target, NULL);
 		goto out;
