@@ -1,13 +1,10 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/falloc.h>
-#include <linux/fs.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,13 +14,13 @@
 #include "image/format.h"
 #include "image/reader_int.h"
 #include "image/stream.h"
+#include "image/target.h"
 #include "pipeline/pipeline.h"
 #include "util/err.h"
 #include "util/zero.h"
 #include "util/progress.h"
 #include "util/xio.h"
 
-#define SPARSE_BLOCK 4096u
 #define META_MAX (16u << 20)   /* metadata read from a pipe; ours is a few hundred bytes */
 
 /* job->u[] fields */
@@ -42,7 +39,8 @@ struct sctx {
 	uint8_t hdr_bytes[FMT_HEADER_SIZE];
 	uint64_t cs, dsize;
 	size_t pcap, leaves_len;
-	bool against, restore, sparse;
+	bool against, restore;
+	struct target tgt;           /* restore: written by the consumer */
 	ZSTD_DCtx **dctx;
 
 	/* producer */
@@ -66,7 +64,6 @@ struct sctx {
 	uint64_t stored, written, chunks;
 	uint64_t differs_at;         /* first differing device byte + 1, 0 if none */
 	struct progress_clock clock;
-	uint8_t *zeros;
 };
 
 static int grow(void **v, size_t *cap, size_t n, size_t elem)
@@ -260,8 +257,6 @@ static int produce(void *vctx, struct pl_job *j)
 
 /* ------------------------------------------------------------------ workers */
 
-static int write_data(struct sctx *s, struct pl_job *j);
-
 static uint64_t first_diff(const uint8_t *a, const uint8_t *b, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
@@ -301,26 +296,12 @@ static int work(void *vctx, struct pl_job *j, unsigned worker)
 		if (!j->u[U_DIFF] || j->u[U_OFF] + d + 1 < j->u[U_DIFF])
 			j->u[U_DIFF] = j->u[U_OFF] + d + 1;
 	}
-	if (s->sparse) {
-		uint8_t *zmap = j->aux + s->leaves_len;
-		for (size_t b = 0, i = 0; b < len; b += SPARSE_BLOCK, i++) {
-			size_t n = len - b < SPARSE_BLOCK ? (size_t)(len - b) : SPARSE_BLOCK;
-			zmap[i] = (uint8_t)buf_is_zero(j->out + b, n);
-		}
-	}
-	/* Write here, while the chunk is still in this core's cache: chunks cover disjoint
-	 * ranges, so the order of writes does not matter; failures are still reported in
-	 * device order by the consumer (U_WHY 1 marks a target error). */
-	if (s->restore && (r = write_data(s, j)) < 0) {
-		j->u[U_WHY] = 1;
-		return r;
-	}
 	return 0;
 }
 
 /* ------------------------------------------------------------------ consumer */
 
-static int target_err(struct sctx *s, int r, uint64_t off)
+static int write_err(struct sctx *s, int r, uint64_t off)
 {
 	return err_set(s->err, r, -1, (int64_t)off, -1,
 		       r == -ENOSPC ? "target is full at device byte %llu: restore stopped, the target is incomplete"
@@ -328,60 +309,11 @@ static int target_err(struct sctx *s, int r, uint64_t off)
 		       (unsigned long long)off, strerror(-r));
 }
 
-static int write_zeros(struct sctx *s, uint64_t off, uint64_t len)
-{
-	int fd = s->o->target_fd;
-	if (s->o->flags & IMAGO_RESTORE_BLOCKDEV) {
-		uint64_t range[2] = { off, len };
-		if (off % 512 == 0 && len % 512 == 0 && ioctl(fd, BLKZEROOUT, range) == 0)
-			return 0;
-	} else if (fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0) {
-		return 0;
-	}
-	for (uint64_t done = 0; done < len;) {
-		size_t n = (size_t)(len - done < s->cs ? len - done : s->cs);
-		int r = xpwrite_full(fd, s->zeros, n, off + done);
-		if (r < 0)
-			return r;
-		done += n;
-	}
-	return 0;
-}
-
-static int write_data(struct sctx *s, struct pl_job *j)
-{
-	uint64_t off = j->u[U_OFF], len = j->u[U_LEN];
-	if (!s->sparse)
-		return xpwrite_full(s->o->target_fd, j->out, (size_t)len, off);
-	/* The target reads as zeros already: write only the runs of non-zero blocks. */
-	const uint8_t *zmap = j->aux + s->leaves_len;
-	size_t nb = (size_t)((len + SPARSE_BLOCK - 1) / SPARSE_BLOCK);
-	for (size_t i = 0; i < nb;) {
-		if (zmap[i]) {
-			i++;
-			continue;
-		}
-		size_t k = i;
-		while (k < nb && !zmap[k])
-			k++;
-		uint64_t b = (uint64_t)i * SPARSE_BLOCK, e = (uint64_t)k * SPARSE_BLOCK;
-		if (e > len)
-			e = len;
-		int r = xpwrite_full(s->o->target_fd, j->out + b, (size_t)(e - b), off + b);
-		if (r < 0)
-			return r;
-		i = k;
-	}
-	return 0;
-}
-
 static int consume(void *vctx, struct pl_job *j)
 {
 	struct sctx *s = vctx;
 	uint64_t off = j->u[U_OFF], len = j->u[U_LEN];
 	int r;
-	if (j->status < 0 && j->u[U_WHY] == 1)
-		return target_err(s, j->status, off);
 	if (j->status < 0) {
 		uint64_t chunk = off / s->cs;
 		const char *why = j->u[U_WHY] ? (const char *)(uintptr_t)j->u[U_WHY] : strerror(-j->status);
@@ -408,15 +340,18 @@ static int consume(void *vctx, struct pl_job *j)
 				return err_set(s->err, -ENOMEM, -1, -1, -1, "out of memory");
 			s->zs[s->nzs++] = (struct zrange){ off, len };
 		}
-		if (r == 0 && s->restore && !s->sparse && (r = write_zeros(s, off, len)) < 0)
-			return target_err(s, r, off);
-		if (r == 0 && s->restore && !s->sparse)
+		if (r == 0 && s->restore && !s->tgt.sparse && (r = target_zero(&s->tgt, off, len)) < 0)
+			return write_err(s, r, off);
+		if (r == 0 && s->restore && !s->tgt.sparse)
 			s->written += len;
 		break;
 	default:
 		r = digest_acc_leaves(&s->dig, j->aux, len);
 		if (r < 0)
 			break;
+		/* Written here, in device order, by this one thread: see target.c. */
+		if (s->restore && (r = target_write(&s->tgt, j->out, off, (size_t)len)) < 0)
+			return write_err(s, r, off);
 		if (grow((void **)&s->seen, &s->capseen, s->nseen, sizeof(*s->seen)) < 0)
 			return err_set(s->err, -ENOMEM, -1, -1, -1, "out of memory");
 		s->seen[s->nseen++] = (struct fmt_index_entry){
@@ -425,7 +360,7 @@ static int consume(void *vctx, struct pl_job *j)
 		s->stored += j->in_len;
 		s->chunks++;
 		if (s->restore)
-			s->written += len; /* written by the worker */
+			s->written += len;
 	}
 	if (r < 0)
 		return err_set(s->err, r, -1, (int64_t)off, -1, "internal error in digest");
@@ -623,7 +558,6 @@ int stream_run(const struct stream_opts *o, struct stream_result *res, struct im
 	err_clear(err);
 	struct sctx s = { .o = o, .err = err, .restore = o->mode == STREAM_RESTORE,
 			  .against = o->mode == STREAM_VERIFY && o->against_fd >= 0 };
-	s.sparse = s.restore && (o->flags & IMAGO_RESTORE_SPARSE);
 	err_clear(&s.prod_err);
 	struct imago_image tail = { .cache_chunk = -1 };
 	const struct imago_image *t = NULL;
@@ -678,10 +612,10 @@ int stream_run(const struct stream_opts *o, struct stream_result *res, struct im
 	s.pcap = ZSTD_compressBound(s.cs);
 	s.leaves_len = digest_leaf_count(s.cs) * DIGEST_LEAF_HASH;
 	cfg = (struct pl_config){ .workers = o->threads, .in_cap = s.pcap + (s.against ? s.cs : 0),
-				  .out_cap = s.cs, .aux_cap = s.leaves_len + s.cs / SPARSE_BLOCK };
+				  .out_cap = s.cs, .aux_cap = s.leaves_len };
 	cfg.workers = pipeline_workers(&cfg);
 	if (!(s.dctx = calloc(cfg.workers, sizeof(*s.dctx))) ||
-	    (s.restore && !s.sparse && !(s.zeros = calloc(1, s.cs)))) {
+	    (s.restore && target_open(&s.tgt, o->target_fd, o->flags, s.cs) < 0)) {
 		r = err_set(err, -ENOMEM, -1, -1, -1, "out of memory");
 		goto out;
 	}
@@ -728,7 +662,7 @@ int stream_run(const struct stream_opts *o, struct stream_result *res, struct im
 		struct stat ts;
 		if (fstat(o->target_fd, &ts) == 0 && S_ISREG(ts.st_mode) && (uint64_t)ts.st_size < s.dsize &&
 		    ftruncate(o->target_fd, (off_t)s.dsize) < 0) {
-			r = target_err(&s, -errno, s.dsize);
+			r = write_err(&s, -errno, s.dsize);
 			goto out;
 		}
 	}
@@ -752,7 +686,8 @@ out:
 		for (unsigned i = 0; i < cfg.workers; i++)
 			ZSTD_freeDCtx(s.dctx[i]);
 	free(s.dctx);
-	free(s.zeros);
+	if (s.restore)
+		target_close(&s.tgt);
 	free(s.seen);
 	free(s.zs);
 	digest_acc_free(&s.dig);
