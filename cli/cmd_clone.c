@@ -154,18 +154,18 @@ int cmd_clone(int argc, char **argv)
 		return rc;
 	struct smart_plan plan;
 	memset(&plan, 0, sizeof(plan));
-	struct target t = {.fd = -1};
+	struct cli_target t = {.fd = -1};
 	if ((rc = source_plan(&src, a.sector ? NULL : a.target, a.force, a.freeze && !a.sector,
 			      a.quiet, &plan)) != 0)
 		goto out;
-	rc = target_open(a.target, a.force, &src.st, 0, &t);
+	rc = cli_target_open(a.target, a.force, &src.st, 0, &t);
 	if (rc)
 		goto out;
 	uint64_t need = src.size;
 	if (t.is_block && (rc = clone_need(&a, &src, &plan, t.size, &need)) != 0)
 		goto out;
 	if (t.is_block && t.size < need) {
-		rc = target_refuse_small(a.target, t.size, need);
+		rc = cli_target_refuse_small(a.target, t.size, need);
 		goto out;
 	}
 	if (!t.is_block && ftruncate(t.fd, (off_t)src.size) < 0) {

@@ -159,7 +159,7 @@ int cmd_restore(int argc, char **argv)
 	if ((rc = cli_open_image(a.image, &img_fd, &img_name)) != 0)
 		return rc;
 	struct stat img_st;
-	struct target t = {.fd = -1};
+	struct cli_target t = {.fd = -1};
 	struct restore_layout lay;
 	memset(&lay, 0, sizeof(lay));
 	if (fstat(img_fd, &img_st) < 0) {
@@ -173,7 +173,7 @@ int cmd_restore(int argc, char **argv)
 		rc = dry_run(&a, &lay);
 		goto out;
 	}
-	rc = target_open(a.target, a.force, &img_st, lay.known ? lay.need : 0, &t);
+	rc = cli_target_open(a.target, a.force, &img_st, lay.known ? lay.need : 0, &t);
 	if (rc)
 		goto out;
 	rc = layout_fit(&lay, a.target, t.is_block, t.size);
@@ -221,7 +221,7 @@ int cmd_restore(int argc, char **argv)
 			/* Only known once the header was read, when the image comes from a
 			 * pipe: the library compares target_size with the device size. */
 			if (res.device_size > t.size)
-				target_refuse_small(a.target, t.size, res.device_size);
+				cli_target_refuse_small(a.target, t.size, res.device_size);
 			else
 				cli_fail(r, &err, a.target, "use a larger target");
 			rc = EXIT_REFUSED;

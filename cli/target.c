@@ -10,7 +10,7 @@
 #include "common.h"
 #include "device.h"
 
-int target_refuse_small(const char *target, uint64_t have, uint64_t need)
+int cli_target_refuse_small(const char *target, uint64_t have, uint64_t need)
 {
 	char h[32], n[32];
 	cli_fmt_bytes(have, h, sizeof(h));
@@ -21,8 +21,8 @@ int target_refuse_small(const char *target, uint64_t have, uint64_t need)
 	return EXIT_REFUSED;
 }
 
-int target_open(const char *target, bool force, const struct stat *src_st, uint64_t dev_size,
-		struct target *t)
+int cli_target_open(const char *target, bool force, const struct stat *src_st, uint64_t dev_size,
+		struct cli_target *t)
 {
 	memset(t, 0, sizeof(*t));
 	t->fd = -1;
@@ -62,7 +62,7 @@ int target_open(const char *target, bool force, const struct stat *src_st, uint6
 			return cli_sys_fail(-r, "cannot read the size of TARGET", target, NULL);
 		t->is_block = true;
 		if (dev_size && t->size < dev_size)
-			return target_refuse_small(target, t->size, dev_size);
+			return cli_target_refuse_small(target, t->size, dev_size);
 		return 0;
 	}
 	if (!S_ISREG(t->st.st_mode)) {

@@ -17,13 +17,13 @@
 #include "image/format.h"
 #include "image/reader_int.h"
 #include "image/stream.h"
+#include "image/target.h"
 #include "pipeline/pipeline.h"
 #include "util/err.h"
 #include "util/zero.h"
 #include "util/progress.h"
 #include "util/xio.h"
 
-#define SPARSE_BLOCK 4096u
 #define META_MAX (16u << 20)   /* metadata read from a pipe; ours is a few hundred bytes */
 
 /* job->u[] fields */
@@ -44,7 +44,8 @@ struct sctx {
 	uint64_t wlo, whi;           /* restore window: device bytes written, at offset - wlo */
 	uint64_t cs, dsize;
 	size_t pcap, leaves_len;
-	bool against, restore, sparse;
+	bool against, restore;
+	struct target tgt;           /* restore: written by the consumer */
 	ZSTD_DCtx **dctx;
 
 	/* producer */
@@ -68,7 +69,6 @@ struct sctx {
 	uint64_t stored, written, chunks;
 	uint64_t differs_at;         /* first differing device byte + 1, 0 if none */
 	struct progress_clock clock;
-	uint8_t *zeros;
 };
 
 static int grow(void **v, size_t *cap, size_t n, size_t elem)
@@ -290,8 +290,6 @@ static int produce(void *vctx, struct pl_job *j)
 
 /* ------------------------------------------------------------------ workers */
 
-static int write_data(struct sctx *s, struct pl_job *j);
-
 static uint64_t first_diff(const uint8_t *a, const uint8_t *b, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
@@ -331,79 +329,17 @@ static int work(void *vctx, struct pl_job *j, unsigned worker)
 		if (!j->u[U_DIFF] || j->u[U_OFF] + d + 1 < j->u[U_DIFF])
 			j->u[U_DIFF] = j->u[U_OFF] + d + 1;
 	}
-	if (s->sparse) {
-		uint8_t *zmap = j->aux + s->leaves_len;
-		for (size_t b = 0, i = 0; b < len; b += SPARSE_BLOCK, i++) {
-			size_t n = len - b < SPARSE_BLOCK ? (size_t)(len - b) : SPARSE_BLOCK;
-			zmap[i] = (uint8_t)buf_is_zero(j->out + b, n);
-		}
-	}
-	/* Write here, while the chunk is still in this core's cache: chunks cover disjoint
-	 * ranges, so the order of writes does not matter; failures are still reported in
-	 * device order by the consumer (U_WHY 1 marks a target error). */
-	if (s->restore && (r = write_data(s, j)) < 0) {
-		j->u[U_WHY] = 1;
-		return r;
-	}
 	return 0;
 }
 
 /* ------------------------------------------------------------------ consumer */
 
-static int target_err(struct sctx *s, int r, uint64_t off)
+static int write_err(struct sctx *s, int r, uint64_t off)
 {
 	return err_set(s->err, r, -1, (int64_t)off, -1,
 		       r == -ENOSPC ? "target is full at device byte %llu: restore stopped, the target is incomplete"
 				    : "cannot write the target at device byte %llu (%s): the target is incomplete",
 		       (unsigned long long)off, strerror(-r));
-}
-
-static int write_zeros(struct sctx *s, uint64_t off, uint64_t len)
-{
-	int fd = s->o->target_fd;
-	if (s->o->flags & IMAGO_RESTORE_BLOCKDEV) {
-		uint64_t range[2] = { off, len };
-		if (off % 512 == 0 && len % 512 == 0 && ioctl(fd, BLKZEROOUT, range) == 0)
-			return 0;
-	} else if (fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0) {
-		return 0;
-	}
-	for (uint64_t done = 0; done < len;) {
-		size_t n = (size_t)(len - done < s->cs ? len - done : s->cs);
-		int r = xpwrite_full(fd, s->zeros, n, off + done);
-		if (r < 0)
-			return r;
-		done += n;
-	}
-	return 0;
-}
-
-/* Write [lo, hi) of the decoded chunk (offsets within the chunk). */
-static int write_span(struct sctx *s, struct pl_job *j, uint64_t lo, uint64_t hi)
-{
-	uint64_t off = j->u[U_OFF];
-	uint64_t toff = off - s->wlo; /* target offset of the chunk's first byte (may wrap; only
-				       * offsets inside the window are ever written) */
-	if (!s->sparse)
-		return xpwrite_full(s->o->target_fd, j->out + lo, (size_t)(hi - lo), toff + lo);
-	/* The target reads as zeros already: write only the runs of non-zero blocks. */
-	const uint8_t *zmap = j->aux + s->leaves_len;
-	for (uint64_t b = lo; b < hi;) {
-		size_t i = (size_t)(b / SPARSE_BLOCK);
-		uint64_t bend = ((uint64_t)i + 1) * SPARSE_BLOCK < hi ? ((uint64_t)i + 1) * SPARSE_BLOCK : hi;
-		if (zmap[i]) {
-			b = bend;
-			continue;
-		}
-		uint64_t e = bend;
-		while (e < hi && !zmap[e / SPARSE_BLOCK])
-			e = (e / SPARSE_BLOCK + 1) * SPARSE_BLOCK < hi ? (e / SPARSE_BLOCK + 1) * SPARSE_BLOCK : hi;
-		int r = xpwrite_full(s->o->target_fd, j->out + b, (size_t)(e - b), toff + b);
-		if (r < 0)
-			return r;
-		b = e;
-	}
-	return 0;
 }
 
 /* Clip [*lo, *hi) to the restore window; false when nothing is left. */
@@ -416,39 +352,46 @@ static bool clip_window(const struct sctx *s, uint64_t *lo, uint64_t *hi)
 	return *lo < *hi;
 }
 
-/* Write the chunk's kept (not FREE) bytes inside the window to the target. */
-static int write_data(struct sctx *s, struct pl_job *j)
+/* Write the chunk's kept (not FREE) bytes inside the window, at their target offsets
+ * (device offset - window start). */
+static int write_data(struct sctx *s, struct pl_job *j, uint64_t *failed_at)
 {
 	uint64_t off = j->u[U_OFF], len = j->u[U_LEN], lo = off, hi = off + len, b, e;
 	if (!clip_window(s, &lo, &hi))
 		return 0;
 	uint64_t pos = lo;
 	while (next_kept(&s->alloc, &pos, hi, &b, &e)) {
-		int r = write_span(s, j, b - off, e - off);
-		if (r < 0)
+		int r = target_write(&s->tgt, j->out + (b - off), b - s->wlo, (size_t)(e - b));
+		if (r < 0) {
+			*failed_at = b;
 			return r;
+		}
 	}
 	return 0;
 }
 
 /* Zero the kept bytes of [off, off + len) (a ZERO frame may span FREE bytes). */
-static int write_zero_frame(struct sctx *s, uint64_t off, uint64_t len, uint64_t *written)
+static int write_zero_frame(struct sctx *s, uint64_t off, uint64_t len, uint64_t *failed_at)
 {
 	uint64_t lo = off, hi = off + len, b, e;
 	if (!clip_window(s, &lo, &hi))
 		return 0;
 	uint64_t pos = lo;
 	while (next_kept(&s->alloc, &pos, hi, &b, &e)) {
-		int r = write_zeros(s, b - s->wlo, e - b);
-		if (r < 0)
+		int r = target_zero(&s->tgt, b - s->wlo, e - b);
+		if (r < 0) {
+			*failed_at = b;
 			return r;
-		*written += e - b;
+		}
+		if (!s->tgt.sparse)
+			s->written += e - b;
 	}
 	return 0;
 }
 
 /* --discard / --zero-free: FREE ranges inside the window, after a successful restore.
- * Discarding is best effort (a device without TRIM keeps its data); zeroing is not. */
+ * Discarding is best effort (a device without TRIM keeps its data); zeroing is not. On a
+ * new sparse file FREE ranges are holes already. */
 static int treat_free(struct sctx *s)
 {
 	int fd = s->o->target_fd;
@@ -461,10 +404,11 @@ static int treat_free(struct sctx *s)
 			continue;
 		uint64_t off = lo - s->wlo, len = hi - lo;
 		if (zero) {
-			int r = write_zeros(s, off, len);
+			int r = target_zero(&s->tgt, off, len);
 			if (r < 0)
-				return target_err(s, r, lo);
-			s->written += len;
+				return write_err(s, r, lo);
+			if (!s->tgt.sparse)
+				s->written += len;
 		} else if (blk) {
 			/* BLKDISCARD wants whole logical sectors. */
 			uint64_t a = (off + 4095) / 4096 * 4096, b = (off + len) / 4096 * 4096;
@@ -483,8 +427,6 @@ static int consume(void *vctx, struct pl_job *j)
 	struct sctx *s = vctx;
 	uint64_t off = j->u[U_OFF], len = j->u[U_LEN];
 	int r;
-	if (j->status < 0 && j->u[U_WHY] == 1)
-		return target_err(s, j->status, off);
 	if (j->status < 0) {
 		uint64_t chunk = off / s->cs;
 		const char *why = j->u[U_WHY] ? (const char *)(uintptr_t)j->u[U_WHY] : strerror(-j->status);
@@ -511,13 +453,22 @@ static int consume(void *vctx, struct pl_job *j)
 				return err_set(s->err, -ENOMEM, -1, -1, -1, "out of memory");
 			s->zs[s->nzs++] = (struct zrange){ off, len };
 		}
-		if (r == 0 && s->restore && !s->sparse && (r = write_zero_frame(s, off, len, &s->written)) < 0)
-			return target_err(s, r, off);
+		if (r == 0 && s->restore) {
+			uint64_t at = off;
+			if ((r = write_zero_frame(s, off, len, &at)) < 0)
+				return write_err(s, r, at);
+		}
 		break;
 	default:
 		r = digest_acc_leaves(&s->dig, j->aux, len);
 		if (r < 0)
 			break;
+		/* Written here, in device order, by this one thread: see target.c. */
+		if (s->restore) {
+			uint64_t at = off;
+			if ((r = write_data(s, j, &at)) < 0)
+				return write_err(s, r, at);
+		}
 		if (grow((void **)&s->seen, &s->capseen, s->nseen, sizeof(*s->seen)) < 0)
 			return err_set(s->err, -ENOMEM, -1, -1, -1, "out of memory");
 		s->seen[s->nseen++] = (struct fmt_index_entry){
@@ -526,7 +477,7 @@ static int consume(void *vctx, struct pl_job *j)
 		s->stored += j->in_len;
 		s->chunks++;
 		if (s->restore)
-			s->written += len; /* written by the worker (FREE bytes counted too) */
+			s->written += len; /* FREE bytes of the chunk counted too */
 	}
 	if (r < 0)
 		return err_set(s->err, r, -1, (int64_t)off, -1, "internal error in digest");
@@ -735,7 +686,6 @@ int stream_run(const struct stream_opts *o, struct stream_result *res, struct im
 	err_clear(err);
 	struct sctx s = { .o = o, .err = err, .restore = o->mode == STREAM_RESTORE,
 			  .against = o->mode == STREAM_VERIFY && o->against_fd >= 0 };
-	s.sparse = s.restore && (o->flags & IMAGO_RESTORE_SPARSE);
 	err_clear(&s.prod_err);
 	struct imago_image tail = { .cache_chunk = -1 };
 	const struct imago_image *t = NULL;
@@ -819,10 +769,10 @@ int stream_run(const struct stream_opts *o, struct stream_result *res, struct im
 	s.pcap = ZSTD_compressBound(s.cs);
 	s.leaves_len = digest_leaf_count(s.cs) * DIGEST_LEAF_HASH;
 	cfg = (struct pl_config){ .workers = o->threads, .in_cap = s.pcap + (s.against ? s.cs : 0),
-				  .out_cap = s.cs, .aux_cap = s.leaves_len + s.cs / SPARSE_BLOCK };
+				  .out_cap = s.cs, .aux_cap = s.leaves_len };
 	cfg.workers = pipeline_workers(&cfg);
 	if (!(s.dctx = calloc(cfg.workers, sizeof(*s.dctx))) ||
-	    (s.restore && !s.sparse && !(s.zeros = calloc(1, s.cs)))) {
+	    (s.restore && target_open(&s.tgt, o->target_fd, o->flags, s.cs) < 0)) {
 		r = err_set(err, -ENOMEM, -1, -1, -1, "out of memory");
 		goto out;
 	}
@@ -870,7 +820,7 @@ int stream_run(const struct stream_opts *o, struct stream_result *res, struct im
 		uint64_t want = s.whi - s.wlo;
 		if (fstat(o->target_fd, &ts) == 0 && S_ISREG(ts.st_mode) && (uint64_t)ts.st_size < want &&
 		    ftruncate(o->target_fd, (off_t)want) < 0) {
-			r = target_err(&s, -errno, want);
+			r = write_err(&s, -errno, want);
 			goto out;
 		}
 	}
@@ -897,7 +847,8 @@ out:
 		for (unsigned i = 0; i < cfg.workers; i++)
 			ZSTD_freeDCtx(s.dctx[i]);
 	free(s.dctx);
-	free(s.zeros);
+	if (s.restore)
+		target_close(&s.tgt);
 	free(s.seen);
 	free(s.zs);
 	digest_acc_free(&s.dig);
