@@ -40,6 +40,8 @@ struct sctx {
 	struct imago_image *img;     /* opened up front when the image is seekable */
 	struct fmt_header hdr;
 	uint8_t hdr_bytes[FMT_HEADER_SIZE];
+	struct extent_map alloc;     /* the allocation map: FREE bytes are never written or compared */
+	uint64_t wlo, whi;           /* restore window: device bytes written, at offset - wlo */
 	uint64_t cs, dsize;
 	size_t pcap, leaves_len;
 	bool against, restore, sparse;
@@ -82,6 +84,27 @@ static int grow(void **v, size_t *cap, size_t n, size_t elem)
 	return 0;
 }
 
+/* The next piece of [*pos, end) that is not FREE in the allocation map, in [*b, *e);
+ * false when none is left. The map is coalesced: kept bytes come in one run per gap. */
+static bool next_kept(const struct extent_map *m, uint64_t *pos, uint64_t end, uint64_t *b,
+		      uint64_t *e)
+{
+	while (*pos < end) {
+		ptrdiff_t x = extent_map_find(m, *pos);
+		if (x < 0)
+			return false;
+		const struct imago_extent *r = &m->v[x];
+		uint64_t re = r->offset + r->length < end ? r->offset + r->length : end;
+		bool kept = r->state != IMAGO_FREE;
+		*b = *pos;
+		*e = re;
+		*pos = re;
+		if (kept)
+			return true;
+	}
+	return false;
+}
+
 static int rd_stream(struct sctx *s, void *buf, size_t len, struct imago_err *err, const char *what)
 {
 	ssize_t r = xread_full(s->o->image_fd, buf, len);
@@ -110,6 +133,13 @@ static int read_against(struct sctx *s, struct pl_job *j, uint64_t off, uint64_t
 			       strerror((int)-r));
 	/* Past the source's end there is nothing to compare with: j->u[U_DIFF] notes it. */
 	j->u[U_DIFF] = (uint64_t)r < len ? off + (uint64_t)r + 1 : 0;
+	/* FREE bytes are not in the image (they read as zeros): their content does not count. */
+	uint64_t pos = off, kb, ke, done = off;
+	while (next_kept(&s->alloc, &pos, off + (uint64_t)r, &kb, &ke)) {
+		memset(dst + (done - off), 0, (size_t)(kb - done));
+		done = ke;
+	}
+	memset(dst + (done - off), 0, (size_t)(off + (uint64_t)r - done));
 	return 0;
 }
 
@@ -348,29 +378,102 @@ static int write_zeros(struct sctx *s, uint64_t off, uint64_t len)
 	return 0;
 }
 
-static int write_data(struct sctx *s, struct pl_job *j)
+/* Write [lo, hi) of the decoded chunk (offsets within the chunk). */
+static int write_span(struct sctx *s, struct pl_job *j, uint64_t lo, uint64_t hi)
 {
-	uint64_t off = j->u[U_OFF], len = j->u[U_LEN];
+	uint64_t off = j->u[U_OFF];
+	uint64_t toff = off - s->wlo; /* target offset of the chunk's first byte (may wrap; only
+				       * offsets inside the window are ever written) */
 	if (!s->sparse)
-		return xpwrite_full(s->o->target_fd, j->out, (size_t)len, off);
+		return xpwrite_full(s->o->target_fd, j->out + lo, (size_t)(hi - lo), toff + lo);
 	/* The target reads as zeros already: write only the runs of non-zero blocks. */
 	const uint8_t *zmap = j->aux + s->leaves_len;
-	size_t nb = (size_t)((len + SPARSE_BLOCK - 1) / SPARSE_BLOCK);
-	for (size_t i = 0; i < nb;) {
+	for (uint64_t b = lo; b < hi;) {
+		size_t i = (size_t)(b / SPARSE_BLOCK);
+		uint64_t bend = ((uint64_t)i + 1) * SPARSE_BLOCK < hi ? ((uint64_t)i + 1) * SPARSE_BLOCK : hi;
 		if (zmap[i]) {
-			i++;
+			b = bend;
 			continue;
 		}
-		size_t k = i;
-		while (k < nb && !zmap[k])
-			k++;
-		uint64_t b = (uint64_t)i * SPARSE_BLOCK, e = (uint64_t)k * SPARSE_BLOCK;
-		if (e > len)
-			e = len;
-		int r = xpwrite_full(s->o->target_fd, j->out + b, (size_t)(e - b), off + b);
+		uint64_t e = bend;
+		while (e < hi && !zmap[e / SPARSE_BLOCK])
+			e = (e / SPARSE_BLOCK + 1) * SPARSE_BLOCK < hi ? (e / SPARSE_BLOCK + 1) * SPARSE_BLOCK : hi;
+		int r = xpwrite_full(s->o->target_fd, j->out + b, (size_t)(e - b), toff + b);
 		if (r < 0)
 			return r;
-		i = k;
+		b = e;
+	}
+	return 0;
+}
+
+/* Clip [*lo, *hi) to the restore window; false when nothing is left. */
+static bool clip_window(const struct sctx *s, uint64_t *lo, uint64_t *hi)
+{
+	if (*lo < s->wlo)
+		*lo = s->wlo;
+	if (*hi > s->whi)
+		*hi = s->whi;
+	return *lo < *hi;
+}
+
+/* Write the chunk's kept (not FREE) bytes inside the window to the target. */
+static int write_data(struct sctx *s, struct pl_job *j)
+{
+	uint64_t off = j->u[U_OFF], len = j->u[U_LEN], lo = off, hi = off + len, b, e;
+	if (!clip_window(s, &lo, &hi))
+		return 0;
+	uint64_t pos = lo;
+	while (next_kept(&s->alloc, &pos, hi, &b, &e)) {
+		int r = write_span(s, j, b - off, e - off);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Zero the kept bytes of [off, off + len) (a ZERO frame may span FREE bytes). */
+static int write_zero_frame(struct sctx *s, uint64_t off, uint64_t len, uint64_t *written)
+{
+	uint64_t lo = off, hi = off + len, b, e;
+	if (!clip_window(s, &lo, &hi))
+		return 0;
+	uint64_t pos = lo;
+	while (next_kept(&s->alloc, &pos, hi, &b, &e)) {
+		int r = write_zeros(s, b - s->wlo, e - b);
+		if (r < 0)
+			return r;
+		*written += e - b;
+	}
+	return 0;
+}
+
+/* --discard / --zero-free: FREE ranges inside the window, after a successful restore.
+ * Discarding is best effort (a device without TRIM keeps its data); zeroing is not. */
+static int treat_free(struct sctx *s)
+{
+	int fd = s->o->target_fd;
+	bool blk = s->o->flags & IMAGO_RESTORE_BLOCKDEV;
+	bool zero = s->o->flags & IMAGO_RESTORE_ZERO_FREE;
+	for (size_t i = 0; i < s->alloc.n; i++) {
+		const struct imago_extent *e = &s->alloc.v[i];
+		uint64_t lo = e->offset, hi = e->offset + e->length;
+		if (e->state != IMAGO_FREE || !clip_window(s, &lo, &hi))
+			continue;
+		uint64_t off = lo - s->wlo, len = hi - lo;
+		if (zero) {
+			int r = write_zeros(s, off, len);
+			if (r < 0)
+				return target_err(s, r, lo);
+			s->written += len;
+		} else if (blk) {
+			/* BLKDISCARD wants whole logical sectors. */
+			uint64_t a = (off + 4095) / 4096 * 4096, b = (off + len) / 4096 * 4096;
+			uint64_t range[2] = { a, b - a };
+			if (b > a)
+				ioctl(fd, BLKDISCARD, range);
+		} else {
+			fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len);
+		}
 	}
 	return 0;
 }
@@ -408,10 +511,8 @@ static int consume(void *vctx, struct pl_job *j)
 				return err_set(s->err, -ENOMEM, -1, -1, -1, "out of memory");
 			s->zs[s->nzs++] = (struct zrange){ off, len };
 		}
-		if (r == 0 && s->restore && !s->sparse && (r = write_zeros(s, off, len)) < 0)
+		if (r == 0 && s->restore && !s->sparse && (r = write_zero_frame(s, off, len, &s->written)) < 0)
 			return target_err(s, r, off);
-		if (r == 0 && s->restore && !s->sparse)
-			s->written += len;
 		break;
 	default:
 		r = digest_acc_leaves(&s->dig, j->aux, len);
@@ -425,7 +526,7 @@ static int consume(void *vctx, struct pl_job *j)
 		s->stored += j->in_len;
 		s->chunks++;
 		if (s->restore)
-			s->written += len; /* written by the worker */
+			s->written += len; /* written by the worker (FREE bytes counted too) */
 	}
 	if (r < 0)
 		return err_set(s->err, r, -1, (int64_t)off, -1, "internal error in digest");
@@ -502,7 +603,7 @@ static int stream_tail(struct sctx *s, struct imago_image *t)
 	t->nmeta = (size_t)sec.count;
 
 	uint64_t ext_off = s->rpos;
-	uint64_t max_ext = 2 * ((uint64_t)s->nseen + s->nzs) + 2;
+	uint64_t max_ext = 2 * ((uint64_t)s->nseen + s->nzs + s->alloc.n) + 2;
 	if ((r = stream_section(s, NULL, 0, FMT_SEC_EXTENTS, "extent map", UINT64_MAX,
 				max_ext * FMT_EXTENT_ENTRY_SIZE, &sec, &p)) < 0)
 		return r;
@@ -597,21 +698,32 @@ static int final_checks(struct sctx *s, const struct imago_image *t, const uint8
 				   trl->index_offset, s->err);
 	if (r < 0)
 		return r;
-	/* ZERO frames and ZERO extents must be the same ranges. */
+	/* ZERO frames hold exactly the ZERO extents (and may span FREE bytes between them). */
 	uint64_t zbytes = 0, tot[6];
 	for (size_t i = 0; i < s->nzs; i++) {
-		ptrdiff_t x = extent_map_find(&t->map, s->zs[i].off);
-		const struct imago_extent *ex = x >= 0 ? &t->map.v[x] : NULL;
-		if (!ex || ex->state != IMAGO_ZERO || ex->offset + ex->length < s->zs[i].off + s->zs[i].len)
-			return err_set(s->err, -EBADMSG, (int64_t)trl->extents_offset, (int64_t)s->zs[i].off, -1,
-				       "%s: zero frame at device byte %llu is not a zero extent in the map", n,
-				       (unsigned long long)s->zs[i].off);
-		zbytes += s->zs[i].len;
+		uint64_t zo = s->zs[i].off, ze = zo + s->zs[i].len;
+		for (uint64_t pos = zo; pos < ze;) {
+			ptrdiff_t x = extent_map_find(&t->map, pos);
+			const struct imago_extent *ex = x >= 0 ? &t->map.v[x] : NULL;
+			if (!ex || (ex->state != IMAGO_ZERO && ex->state != IMAGO_FREE))
+				return err_set(s->err, -EBADMSG, (int64_t)trl->extents_offset, (int64_t)pos, -1,
+					       "%s: zero frame at device byte %llu is not a zero extent in the map",
+					       n, (unsigned long long)zo);
+			uint64_t xe = ex->offset + ex->length < ze ? ex->offset + ex->length : ze;
+			if (ex->state == IMAGO_ZERO)
+				zbytes += xe - pos;
+			pos = xe;
+		}
 	}
 	extent_map_totals(&t->map, tot);
 	if (tot[IMAGO_ZERO] != zbytes)
 		return err_set(s->err, -EBADMSG, (int64_t)trl->extents_offset, -1, -1,
 			       "%s: the extent map's zero ranges have no zero frames", n);
+	uint64_t at;
+	if (fmt_alloc_matches(&s->alloc, &t->map, &at) < 0)
+		return err_set(s->err, -EBADMSG, (int64_t)trl->extents_offset, (int64_t)at, -1,
+			       "%s: the extent map and the allocation map disagree at device byte %llu",
+			       n, (unsigned long long)at);
 	if (memcmp(digest, trl->digest, IMAGO_DIGEST_LEN) != 0)
 		return err_set(s->err, -EBADMSG, (int64_t)(t->file_size - FMT_TRAILER_SIZE), -1, -1,
 			       "%s: content digest mismatch: the data read back is not what was imaged", n);
@@ -665,14 +777,43 @@ int stream_run(const struct stream_opts *o, struct stream_result *res, struct im
 	}
 	s.cs = s.hdr.chunk_size;
 	s.dsize = s.hdr.device_size;
+	{
+		struct fmt_section sec;
+		uint8_t *p = NULL;
+		uint64_t want = s.hdr.frames_offset - FMT_HEADER_SIZE - fmt_alloc_section_size(0);
+		if ((r = stream_section(&s, NULL, 0, FMT_SEC_ALLOC, "allocation map", want, want, &sec,
+					&p)) < 0)
+			goto out;
+		r = fmt_alloc_decode(p, sec.length, sec.count, s.dsize, &s.alloc, &why);
+		free(p);
+		if (r < 0) {
+			err_set(err, r, FMT_HEADER_SIZE, -1, -1, "%s: %s (section at byte %d)", o->name, why,
+				FMT_HEADER_SIZE);
+			goto out;
+		}
+	}
 	if (res) {
 		memset(res, 0, sizeof(*res));
 		res->device_size = s.dsize; /* known now, even if the run fails later */
 	}
-	if (s.restore && o->target_size && s.dsize > o->target_size) {
+	s.wlo = 0;
+	s.whi = s.dsize;
+	if (s.restore && (o->window_offset || o->window_length)) {
+		if (o->window_offset > s.dsize || o->window_length > s.dsize - o->window_offset ||
+		    !o->window_length) {
+			r = err_set(err, -EINVAL, -1, (int64_t)o->window_offset, -1,
+				    "the range to restore (%llu bytes at %llu) is not inside the device "
+				    "(%llu bytes)", (unsigned long long)o->window_length,
+				    (unsigned long long)o->window_offset, (unsigned long long)s.dsize);
+			goto out;
+		}
+		s.wlo = o->window_offset;
+		s.whi = o->window_offset + o->window_length;
+	}
+	if (s.restore && o->target_size && s.whi - s.wlo > o->target_size) {
 		r = err_set(err, -EFBIG, -1, -1, -1,
 			    "target is too small: the image needs %llu bytes, the target has %llu",
-			    (unsigned long long)s.dsize, (unsigned long long)o->target_size);
+			    (unsigned long long)(s.whi - s.wlo), (unsigned long long)o->target_size);
 		goto out;
 	}
 	s.pcap = ZSTD_compressBound(s.cs);
@@ -726,12 +867,16 @@ int stream_run(const struct stream_opts *o, struct stream_result *res, struct im
 		goto out;
 	if (s.restore && !(o->flags & IMAGO_RESTORE_BLOCKDEV)) {
 		struct stat ts;
-		if (fstat(o->target_fd, &ts) == 0 && S_ISREG(ts.st_mode) && (uint64_t)ts.st_size < s.dsize &&
-		    ftruncate(o->target_fd, (off_t)s.dsize) < 0) {
-			r = target_err(&s, -errno, s.dsize);
+		uint64_t want = s.whi - s.wlo;
+		if (fstat(o->target_fd, &ts) == 0 && S_ISREG(ts.st_mode) && (uint64_t)ts.st_size < want &&
+		    ftruncate(o->target_fd, (off_t)want) < 0) {
+			r = target_err(&s, -errno, want);
 			goto out;
 		}
 	}
+	if (s.restore && (o->flags & (IMAGO_RESTORE_DISCARD_FREE | IMAGO_RESTORE_ZERO_FREE)) &&
+	    (r = treat_free(&s)) < 0)
+		goto out;
 	if (res) {
 		res->chunks = s.chunks;
 		res->bytes_written = s.written;
@@ -757,6 +902,7 @@ out:
 	free(s.zs);
 	digest_acc_free(&s.dig);
 	extent_map_free(&tail.map);
+	extent_map_free(&s.alloc);
 	free(tail.idx);
 	free(tail.meta);
 	imago_image_close(s.img);
