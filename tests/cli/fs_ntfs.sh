@@ -17,6 +17,8 @@
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=lib.bash
 . "$(dirname -- "${BASH_SOURCE[0]}")/lib.bash"
+# shellcheck source=fsfill.bash
+. "$(dirname -- "${BASH_SOURCE[0]}")/fsfill.bash"
 
 need_root
 need mkntfs ntfs-3g ntfsfix ntfsinfo ntfscluster ntfslabel blkid sfdisk mountpoint \
@@ -89,6 +91,10 @@ fill() {
 	truncate -s 24M "$d/sparse" && dd if="$BIG1" of="$d/sparse" bs=64k seek=100 count=4 \
 		conv=notrunc status=none || return 1
 	for ((i = 0; i < 200; i++)); do echo "tiny $i" >"$d/tiny/$i"; done
+	# Stale data: a file of FS_MARKER (fsfill.bash), deleted; the scrub must wipe it.
+	fs_write "$d/stale.bin" $((512 * 1024)) marker 0
+	sync
+	rm -f -- "$d/stale.bin"
 }
 
 # tree_sums DIR: sha256 of every file, by path.
@@ -140,6 +146,8 @@ variant() {
 	begin "$name/scrub"
 	if run 0 "$FSMAP" --scrub "$out" "$img"; then
 		cmp -s -- "$img" "$out" && err "the scrub changed nothing"
+		has_marker "$img" || err "no stale data in the source volume to prove the scrub with"
+		has_marker "$out" && err "stale data of a deleted file survived the scrub"
 		run 0 ntfsfix -n "$out" || err "ntfsfix -n rejects the scrubbed copy"
 		ntfsinfo -m "$out" >/dev/null 2>&1 || err "ntfsinfo cannot read the scrubbed copy"
 		[[ $(ntfsinfo_m "$out" 'Free Clusters') == "$free_cl" ]] ||
