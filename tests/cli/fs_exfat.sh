@@ -92,7 +92,7 @@ fill() {
 	for ((i = 0; i < 200; i++)); do echo "tiny $i" >"$d/tiny/$i"; done
 	# Stale data: a file of FS_MARKER (fsfill.bash), deleted; the scrub must wipe it.
 	fs_write "$d/stale.bin" $((512 * 1024)) marker 0
-	sync
+	sync -f -- "$d"
 	rm -f -- "$d/stale.bin"
 }
 
@@ -171,7 +171,7 @@ variant() {
 	rm -f -- "$out"
 }
 
-variant default 128 2000 512
+variant default 128 1200 512
 variant c512 64 1500 512 -c 512
 variant c128k 256 500 512 -c 128K
 variant s4096 96 1000 4096
@@ -284,7 +284,7 @@ begin dirty/while-mounted
 cp -- "$sm" "$W/d.img"
 if emount "$W/d.img" "$W/mnt"; then
 	cp -r /usr/share/doc/bash "$W/mnt/" 2>/dev/null
-	sync
+	sync -f -- "$W/mnt"
 	cp -- "$W/d.img" "$W/snap.img"   # what a power cut would leave
 	eumount "$W/mnt"
 	(($(u16 "$W/snap.img" 106) & 2)) || err "the $EXFAT_MOUNT driver did not set VolumeDirty while mounted"

@@ -93,7 +93,7 @@ fill() {
 	for ((i = 0; i < 200; i++)); do echo "tiny $i" >"$d/tiny/$i"; done
 	# Stale data: a file of FS_MARKER (fsfill.bash), deleted; the scrub must wipe it.
 	fs_write "$d/stale.bin" $((512 * 1024)) marker 0
-	sync
+	sync -f -- "$d"
 	rm -f -- "$d/stale.bin"
 }
 
@@ -171,7 +171,7 @@ variant() {
 	rm -f -- "$out"
 }
 
-variant c4k 128 2000 -c 4096
+variant c4k 128 1200 -c 4096
 variant c64k 256 600 -c 65536
 variant c512 64 1500 -c 512
 variant s4096 96 1000 -s 4096 -c 4096
@@ -358,22 +358,26 @@ fi
 grep -q INDEX_ALLOCATION <<<"$(ntfsinfo --force -i 5 "$st" 2>/dev/null)" || err "the root directory has no index blocks"
 flags_are 4 'starts with "hibr"'
 finish
-# A hiberfil.sys in ~300 fragments: its runlist no longer fits its MFT record, so its $DATA
-# is split over extension records listed in an $ATTRIBUTE_LIST (followed by the reader).
+# A sparse hiberfil.sys with 300 data fragments: its runlist no longer fits its MFT
+# record, so its $DATA is split over extension records listed in an $ATTRIBUTE_LIST
+# (followed by the reader).
 begin state/hiberfil-attribute-list
 mkvol
 if nmount "$st" "$W/mnt"; then
-	mkdir "$W/mnt/small"
-	for ((i = 0; i < 600; i++)); do head -c 4096 /dev/zero | tr '\0' A >"$W/mnt/small/$i"; done
-	dd if=/dev/zero of="$W/mnt/filler" bs=1M status=none 2>/dev/null
-	for ((i = 0; i < 600; i += 2)); do rm "$W/mnt/small/$i"; done
-	{ printf hibr; cat /dev/zero; } | dd of="$W/mnt/hiberfil.sys" bs=4096 iflag=fullblock status=none 2>/dev/null
-	rm -rf "$W/mnt/small" "$W/mnt/filler"
+	python3 - "$W/mnt/hiberfil.sys" <<'EOF2'
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)
+os.write(fd, b"hibr" + bytes(4092))
+for i in range(1, 300):
+    os.pwrite(fd, b"Z" * 4096, i * 64 * 1024)
+os.close(fd)
+EOF2
 	numount "$W/mnt"
 fi
 info=$(ntfsinfo --force -F /hiberfil.sys "$st" 2>/dev/null)
 grep -q 'ATTRIBUTE_LIST' <<<"$info" || err "hiberfil.sys has no \$ATTRIBUTE_LIST"
-(($(grep -c 'Dumping attribute \$DATA' <<<"$info") >= 2)) || err "hiberfil.sys's \$DATA is not split over records"
+# shellcheck disable=SC2016 # a literal $DATA
+(($(grep -c -F 'Dumping attribute $DATA' <<<"$info") >= 2)) || err "hiberfil.sys's \$DATA is not split over records"
 flags_are 4 'starts with "hibr"'
 finish
 begin state/hiberfil-removed
