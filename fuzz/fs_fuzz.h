@@ -28,7 +28,7 @@
 #include "extent/extent_map.h"
 #include "fs/fs.h"
 
-#define FUZZ_FS_MAX (64u << 20)
+#define FUZZ_FS_MAX (16u << 20)
 
 static inline uint32_t fuzz_fs_rd32(const uint8_t *p)
 {

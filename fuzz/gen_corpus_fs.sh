@@ -189,19 +189,20 @@ gen_ntfs() {
 	ntfs_zero_upcase "$img" 1024
 	encode "$img" "$out/seed-c1k-fragmented"
 
-	# hiberfil.sys in 500 fragments: its $DATA spills into extension records through an
-	# $ATTRIBUTE_LIST.
-	mkntfs_img "$img" 64 -c 4096
+	# hiberfil.sys sparse, in 300 data fragments: its runlist does not fit its MFT record,
+	# so $DATA spills into extension records through an $ATTRIBUTE_LIST.
+	mkntfs_img "$img" 4 -c 1024
 	nmount "$img" "$mnt"
-	mkdir "$mnt/small"
-	for ((i = 0; i < 600; i++)); do head -c 4096 /dev/zero | tr '\0' A >"$mnt/small/$i"; done
-	dd if=/dev/zero of="$mnt/filler" bs=64k status=none 2>/dev/null || true
-	for ((i = 0; i < 600; i += 2)); do rm "$mnt/small/$i"; done
-	{ printf hibr; cat /dev/zero; } | dd of="$mnt/hiberfil.sys" bs=4096 iflag=fullblock status=none 2>/dev/null || true
-	rm -rf "$mnt/small" "$mnt/filler"
+	python3 - "$mnt/hiberfil.sys" <<'EOF2'
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)
+os.write(fd, b"hibr" + bytes(1020))
+for i in range(1, 300):
+    os.pwrite(fd, b"Z" * 1024, i * 32 * 1024)
+os.close(fd)
+EOF2
 	numount "$mnt"
-	ntfs_zero_free_records "$img"
-	ntfs_zero_upcase "$img" 4096
+	ntfs_zero_upcase "$img" 1024
 	encode "$img" "$out/seed-hiberfil-attribute-list"
 
 	mkntfs_img "$img" 8 -c 65536

@@ -188,10 +188,13 @@ static int read_bitmap(struct ntfs_vol *v, struct extent_map *m, struct ntfs_str
 	    ntfs_stream_has_holes(bm, v->b.cluster_size))
 		return err_set(v->err, -EBADMSG, -1, -1, -1,
 			       "ntfs: $Bitmap's $DATA is compressed, encrypted or sparse");
-	if (bm->data_size < need)
+	/* Past the initialized size a stream reads as zeros, which here would mean "free":
+	 * the bitmap must really hold every bit. */
+	if (bm->data_size < need || bm->init_size < need)
 		return err_set(v->err, -EBADMSG, -1, -1, -1,
-			       "ntfs: $Bitmap holds %" PRIu64 " bytes, the volume's %" PRIu64
-			       " clusters need %" PRIu64, bm->data_size, nc, need);
+			       "ntfs: $Bitmap holds %" PRIu64 " bytes (%" PRIu64 " initialized), "
+			       "the volume's %" PRIu64 " clusters need %" PRIu64, bm->data_size,
+			       bm->init_size, nc, need);
 	size_t chunk = need < BITMAP_CHUNK ? (size_t)need : BITMAP_CHUNK;
 	uint8_t *buf = ntfs_alloc(v, chunk, "the cluster bitmap");
 	if (!buf)

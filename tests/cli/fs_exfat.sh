@@ -17,6 +17,8 @@
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=lib.bash
 . "$(dirname -- "${BASH_SOURCE[0]}")/lib.bash"
+# shellcheck source=fsfill.bash
+. "$(dirname -- "${BASH_SOURCE[0]}")/fsfill.bash"
 
 need_root
 need mkfs.exfat fsck.exfat dump.exfat exfatlabel blkid sfdisk losetup mountpoint \
@@ -88,6 +90,10 @@ fill() {
 	printf '%s\0' "${SMALL[@]:n:n}" | xargs -0 cp --parents -t "$d/b" -- || return 1
 	cp -- "$BIG2" "$d/big2" || return 1
 	for ((i = 0; i < 200; i++)); do echo "tiny $i" >"$d/tiny/$i"; done
+	# Stale data: a file of FS_MARKER (fsfill.bash), deleted; the scrub must wipe it.
+	fs_write "$d/stale.bin" $((512 * 1024)) marker 0
+	sync -f -- "$d"
+	rm -f -- "$d/stale.bin"
 }
 
 tree_sums() { (cd -- "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum); }
@@ -140,6 +146,8 @@ variant() {
 	begin "$name/scrub"
 	if run 0 "$FSMAP" --scrub "$out" "$img"; then
 		cmp -s -- "$img" "$out" && err "the scrub changed nothing"
+		has_marker "$img" || err "no stale data in the source volume to prove the scrub with"
+		has_marker "$out" && err "stale data of a deleted file survived the scrub"
 		run 0 fsck.exfat -n "$out" || err "fsck.exfat -n rejects the scrubbed copy"
 		grep -q ': clean' "$W/stdout" || err "fsck.exfat -n does not say clean: $(tail -c 200 "$W/stdout")"
 		[[ $(dump_val "$out" 'Free Clusters') == "$free_cl" ]] ||
@@ -163,7 +171,7 @@ variant() {
 	rm -f -- "$out"
 }
 
-variant default 128 2000 512
+variant default 128 1200 512
 variant c512 64 1500 512 -c 512
 variant c128k 256 500 512 -c 128K
 variant s4096 96 1000 4096
@@ -276,7 +284,7 @@ begin dirty/while-mounted
 cp -- "$sm" "$W/d.img"
 if emount "$W/d.img" "$W/mnt"; then
 	cp -r /usr/share/doc/bash "$W/mnt/" 2>/dev/null
-	sync
+	sync -f -- "$W/mnt"
 	cp -- "$W/d.img" "$W/snap.img"   # what a power cut would leave
 	eumount "$W/mnt"
 	(($(u16 "$W/snap.img" 106) & 2)) || err "the $EXFAT_MOUNT driver did not set VolumeDirty while mounted"

@@ -17,6 +17,8 @@
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=lib.bash
 . "$(dirname -- "${BASH_SOURCE[0]}")/lib.bash"
+# shellcheck source=fsfill.bash
+. "$(dirname -- "${BASH_SOURCE[0]}")/fsfill.bash"
 
 need_root
 need mkntfs ntfs-3g ntfsfix ntfsinfo ntfscluster ntfslabel blkid sfdisk mountpoint \
@@ -89,6 +91,10 @@ fill() {
 	truncate -s 24M "$d/sparse" && dd if="$BIG1" of="$d/sparse" bs=64k seek=100 count=4 \
 		conv=notrunc status=none || return 1
 	for ((i = 0; i < 200; i++)); do echo "tiny $i" >"$d/tiny/$i"; done
+	# Stale data: a file of FS_MARKER (fsfill.bash), deleted; the scrub must wipe it.
+	fs_write "$d/stale.bin" $((512 * 1024)) marker 0
+	sync -f -- "$d"
+	rm -f -- "$d/stale.bin"
 }
 
 # tree_sums DIR: sha256 of every file, by path.
@@ -140,6 +146,8 @@ variant() {
 	begin "$name/scrub"
 	if run 0 "$FSMAP" --scrub "$out" "$img"; then
 		cmp -s -- "$img" "$out" && err "the scrub changed nothing"
+		has_marker "$img" || err "no stale data in the source volume to prove the scrub with"
+		has_marker "$out" && err "stale data of a deleted file survived the scrub"
 		run 0 ntfsfix -n "$out" || err "ntfsfix -n rejects the scrubbed copy"
 		ntfsinfo -m "$out" >/dev/null 2>&1 || err "ntfsinfo cannot read the scrubbed copy"
 		[[ $(ntfsinfo_m "$out" 'Free Clusters') == "$free_cl" ]] ||
@@ -163,7 +171,7 @@ variant() {
 	rm -f -- "$out"
 }
 
-variant c4k 128 2000 -c 4096
+variant c4k 128 1200 -c 4096
 variant c64k 256 600 -c 65536
 variant c512 64 1500 -c 512
 variant s4096 96 1000 -s 4096 -c 4096
@@ -350,22 +358,26 @@ fi
 grep -q INDEX_ALLOCATION <<<"$(ntfsinfo --force -i 5 "$st" 2>/dev/null)" || err "the root directory has no index blocks"
 flags_are 4 'starts with "hibr"'
 finish
-# A hiberfil.sys in ~300 fragments: its runlist no longer fits its MFT record, so its $DATA
-# is split over extension records listed in an $ATTRIBUTE_LIST (followed by the reader).
+# A sparse hiberfil.sys with 300 data fragments: its runlist no longer fits its MFT
+# record, so its $DATA is split over extension records listed in an $ATTRIBUTE_LIST
+# (followed by the reader).
 begin state/hiberfil-attribute-list
 mkvol
 if nmount "$st" "$W/mnt"; then
-	mkdir "$W/mnt/small"
-	for ((i = 0; i < 600; i++)); do head -c 4096 /dev/zero | tr '\0' A >"$W/mnt/small/$i"; done
-	dd if=/dev/zero of="$W/mnt/filler" bs=1M status=none 2>/dev/null
-	for ((i = 0; i < 600; i += 2)); do rm "$W/mnt/small/$i"; done
-	{ printf hibr; cat /dev/zero; } | dd of="$W/mnt/hiberfil.sys" bs=4096 iflag=fullblock status=none 2>/dev/null
-	rm -rf "$W/mnt/small" "$W/mnt/filler"
+	python3 - "$W/mnt/hiberfil.sys" <<'EOF2'
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)
+os.write(fd, b"hibr" + bytes(4092))
+for i in range(1, 300):
+    os.pwrite(fd, b"Z" * 4096, i * 64 * 1024)
+os.close(fd)
+EOF2
 	numount "$W/mnt"
 fi
 info=$(ntfsinfo --force -F /hiberfil.sys "$st" 2>/dev/null)
 grep -q 'ATTRIBUTE_LIST' <<<"$info" || err "hiberfil.sys has no \$ATTRIBUTE_LIST"
-(($(grep -c 'Dumping attribute \$DATA' <<<"$info") >= 2)) || err "hiberfil.sys's \$DATA is not split over records"
+# shellcheck disable=SC2016 # a literal $DATA
+(($(grep -c -F 'Dumping attribute $DATA' <<<"$info") >= 2)) || err "hiberfil.sys's \$DATA is not split over records"
 flags_are 4 'starts with "hibr"'
 finish
 begin state/hiberfil-removed
