@@ -667,12 +667,12 @@ static int xfs_read_map(const struct region *r, struct extent_map *m, struct fs_
 			       rc == -EIO ? "read error" : "short read");
 	if (dirty) {
 		facts->flags |= FS_NEEDS_RECOVERY;
-		snprintf(facts->state, sizeof(facts->state), "%s", why);
+		snprintf(facts->state, sizeof(facts->state), "%.100s", why);
 	}
 	if (sb.incompat & XFS_INCOMPAT_NEEDSREPAIR) {
 		facts->flags |= FS_ERRORS;
-		snprintf(facts->state, sizeof(facts->state), "%s%sneeds xfs_repair (needsrepair "
-			 "feature set)", why, dirty ? "; " : "");
+		snprintf(facts->state, sizeof(facts->state), "%.60s%sneeds xfs_repair (needsrepair "
+			 "feature set)", dirty ? why : "", dirty ? "; " : "");
 	}
 	return 0;
 }

@@ -30,6 +30,28 @@ find /usr/share/doc /usr/share/man/man1 -type f -size -200k 2>/dev/null | head -
 	done
 for i in 1 2 3; do head -c $((i * 3 * 1024 * 1024)) /dev/urandom >"$TREE/big$i.bin"; done
 
+# fresh_parts DEV: the kernel's view of DEV's partition table, made now. losetup -P does
+# not create partition devices in every VM, and a loop device reused after an earlier
+# case may still carry that one's partitions (added with BLKPG, they outlive the file).
+fresh_parts() {
+	local dev=$1 i
+	partx -d "$dev" >/dev/null 2>&1
+	partx -a "$dev" >/dev/null 2>&1 || return 1
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		[[ -b ${dev}p1 ]] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+# attach_disk FILE: a loop device for FILE with fresh partition devices, in LOOP; its
+# partitions are dropped before it is detached.
+attach_disk() {
+	loop_attach "$1"
+	defer partx -d "$LOOP"
+	fresh_parts "$LOOP" || die_setup "no partitions on $LOOP ($1)"
+}
+
 # stale FILE SIZE: a sparse file full of random "stale" bytes (what a used disk holds).
 stale() { head -c "$2" /dev/urandom >"$1"; }
 
@@ -71,9 +93,8 @@ truncate -s 200M "$GDISK"
 sgdisk -o -n1:2048:+56M -t1:8300 -c1:root -n2:0:+40M -t2:0700 -c2:data \
 	-n3:0:+48M -t3:0700 -c3:windows -n4:0:+8M -t4:8200 -c4:swap "$GDISK" >/dev/null ||
 	die_setup "sgdisk"
-loop_attach "$GDISK" -P
+attach_disk "$GDISK"
 GLOOP=$LOOP
-loop_partitions "$GLOOP"
 mkfs.ext4 -q -E nodiscard -L root "${GLOOP}p1" || die_setup "mkfs.ext4"
 files_into_fs "${GLOOP}p1" ext4
 mkfs.vfat -F 32 -n DATA "${GLOOP}p2" >/dev/null || die_setup "mkfs.vfat"
@@ -90,9 +111,8 @@ truncate -s 120M "$MDISK"
 # the extended partition ends at 107 MiB, so a 110 MiB disk holds every partition
 printf 'label: dos\nstart=2048, size=81920, type=83\nstart=83968, size=135168, type=5\nstart=86016, size=61440, type=6\nstart=149504, size=61440, type=83\n' |
 	sfdisk -q "$MDISK" || die_setup "sfdisk"
-loop_attach "$MDISK" -P
+attach_disk "$MDISK"
 MLOOP=$LOOP
-loop_partitions "$MLOOP"
 for i in 1 2 3 4 5 6 7 8 9 10; do [[ -b ${MLOOP}p6 ]] && break; sleep 0.2; done
 mkfs.ext4 -q -E nodiscard -L mroot "${MLOOP}p1" || die_setup "mkfs.ext4 mbr"
 files_into_fs "${MLOOP}p1" ext4
@@ -123,7 +143,8 @@ same_tree() {
 	local a=$1 b=$2 t ma=$W/ma mb=$W/mb rc=0
 	t=$(fstype_of "$a")
 	[[ $t == swap ]] && { [[ $(blkid -p -o value -s UUID "$a") == $(blkid -p -o value -s UUID "$b") ]]; return; }
-	rm -rf "$ma" "$mb"
+	umount -l "$ma" 2>/dev/null
+	umount -l "$mb" 2>/dev/null
 	mkdir -p "$ma" "$mb"
 	if [[ $t == vfat ]]; then
 		MTOOLS_SKIP_CHECK=1 mcopy -s -n -i "$a" ::/ "$ma"/ 2>/dev/null &&
@@ -148,10 +169,8 @@ same_tree() {
 check_disk() {
 	local s=$1 c=$2 p
 	shift 2
-	# the kernel's view of the copy's table, fresh (a loop device reused by an earlier
-	# case may still show that one's partitions)
-	partx -d "$c" >/dev/null 2>&1
-	partx -a "$c" >/dev/null 2>&1 || err "partx cannot read the table of the copy"
+	fresh_parts "$c" || err "partx cannot read the table of the copy"
+	defer partx -d "$c"
 	for p in "$@"; do
 		for i in 1 2 3 4 5 6 7 8 9 10; do [[ -b ${c}p$p ]] && break; sleep 0.2; done
 		fsck_clean "${c}p$p" || err "partition $p: fsck: $(tail -3 "$W/fsck.out")"
@@ -213,7 +232,7 @@ finish
 begin gpt_restore_to_file
 run 0 "$IMAGO" restore -q "$GIMG" "$W/gpt-copy.raw"
 [[ $(fsize "$W/gpt-copy.raw") == $(fsize "$GDISK") ]] || err "size $(fsize "$W/gpt-copy.raw")"
-loop_attach "$W/gpt-copy.raw" -P
+loop_attach "$W/gpt-copy.raw"
 check_disk "$GLOOP" "$LOOP" 1 2 3 4
 sgdisk_clean "$W/gpt-copy.raw"
 finish
@@ -305,8 +324,7 @@ finish
 
 begin dirty_filesystem_refused
 cp --sparse=always -- "$MDISK" "$W/dirty.raw"
-loop_attach "$W/dirty.raw" -P
-loop_partitions "$LOOP"
+attach_disk "$W/dirty.raw"
 debugfs -w -R "feature needs_recovery" "${LOOP}p1" >/dev/null 2>&1
 run 5 "$IMAGO" create -q "$LOOP" "$W/dirty.imago"
 stderr_one_line 'partition 1' 'recovery' '--force'
