@@ -243,7 +243,7 @@ cp --sparse=always -- "$W/v5.img" "$W/dirty.img"
 mount_at "$W/mnt-dirty" -o loop "$W/dirty.img"
 fs_pick "$W/dirty.list" $((4 * MiB)) 9000
 fs_copy_list "$W/dirty.list" "$W/mnt-dirty/late"
-sync
+sync -f "$W/mnt-dirty"
 fs_copy_list "$W/dirty.list" "$W/mnt-dirty/later"
 xfs_io -x -c "shutdown -f" "$W/mnt-dirty" || err "xfs_io shutdown failed"
 umount "$W/mnt-dirty"
