@@ -17,8 +17,9 @@
  * What stays USED: the first MiB (boot area, primary superblock), every superblock mirror
  * (64 KiB, 64 MiB, 256 GiB, 1 PiB: btrfs keeps them out of allocation but lists no extent
  * for them), tree blocks and data extents, bytes past the device size, and, when the
- * filesystem has a tree log to replay (log_root set: fsync'd data the extent tree does not
- * list yet), everything inside chunks.
+ * filesystem has a tree log to replay (log_root set: fsync'd data and tree blocks the
+ * extent tree does not list yet), everything: the trees are still checked and the facts
+ * reported, but no byte is called FREE.
  * Not read: multi-device filesystems and RAID profiles (-EOPNOTSUPP: kept whole), zoned,
  * extent-tree-v2 and raid-stripe-tree filesystems, blake2b checksums.
  */
@@ -198,13 +199,12 @@ struct extent_walk {
 	struct extent_map *m;
 	size_t ci;          /* chunk being filled */
 	uint64_t cursor;    /* logical end of the last extent in it */
-	int mark;           /* mark gaps FREE (not when a tree log is pending) */
 };
 
 static int mark_free(struct btrfs_fs *fs, struct extent_walk *x, const struct btrfs_chunk_ent *c,
 		     uint64_t start, uint64_t end)
 {
-	if (!x->mark || end <= start)
+	if (end <= start)
 		return 0;
 	for (unsigned i = 0; i < c->copies; i++) {
 		int rc = extent_map_set(x->m, c->phys[i] + (start - c->logical), end - start,
@@ -445,25 +445,38 @@ static int btrfs_run(struct btrfs_fs *fs, const uint8_t *sb, struct extent_map *
 			       !rt.have[0] ? "extent tree" : !rt.have[1] ? "device tree" :
 			       "block group tree");
 
+	/* With a tree log pending, FREE is marked in a scratch map that is then dropped. */
+	struct extent_map scratch = { 0 };
+	struct extent_map *fm = m;
+	if (fs->log_root) {
+		if (extent_map_init(&scratch, m->size, IMAGO_USED) < 0)
+			return err_set(err, -ENOMEM, -1, -1, -1, "btrfs: out of memory");
+		fm = &scratch;
+	}
 	struct dev_extents d = { 0 };
 	rc = btrfs_walk(fs, &fs->full, "device tree", rt.bytenr[1], rt.level[1], rt.gen[1],
 			dev_extent_item, &d);
 	if (rc == 0)
-		rc = mark_unallocated(fs, m, &d);
+		rc = mark_unallocated(fs, fm, &d);
 	free(d.v);
-	if (rc < 0)
+	if (rc < 0) {
+		extent_map_free(&scratch);
 		return rc;
+	}
 
 	if (bgt && (rc = btrfs_walk(fs, &fs->full, "block group tree", rt.bytenr[2], rt.level[2],
-				    rt.gen[2], bg_tree_item, NULL)) < 0)
+				    rt.gen[2], bg_tree_item, NULL)) < 0) {
+		extent_map_free(&scratch);
 		return rc;
-	struct extent_walk x = { .m = m, .mark = fs->log_root == 0 };
+	}
+	struct extent_walk x = { .m = fm };
 	if (fs->full.n)
 		x.cursor = fs->full.v[0].logical;
 	rc = btrfs_walk(fs, &fs->full, "extent tree", rt.bytenr[0], rt.level[0], rt.gen[0],
 			extent_tree_item, &x);
 	if (rc == 0)
 		rc = finish_chunks(fs, &x, fs->full.n);
+	extent_map_free(&scratch);
 	if (rc < 0)
 		return rc;
 	for (size_t i = 0; i < fs->full.n; i++) {
@@ -495,7 +508,7 @@ static int btrfs_run(struct btrfs_fs *fs, const uint8_t *sb, struct extent_map *
 	if (fs->log_root) {
 		facts->flags |= FS_NEEDS_RECOVERY;
 		snprintf(facts->state, sizeof(facts->state), "tree log at logical %" PRIu64
-			 " to replay (fsync'd data): chunks kept whole", fs->log_root);
+			 " to replay (fsync'd data): kept whole", fs->log_root);
 	}
 	uint64_t bad = fs->flags & (BTRFS_SUPER_FLAG_ERROR | BTRFS_SUPER_FLAG_METADUMP |
 				    BTRFS_SUPER_FLAG_METADUMP_V2 | BTRFS_SUPER_FLAG_CHANGING_FSID |
