@@ -249,12 +249,11 @@ finish
 begin at_offset_in_gpt_disk
 disk=$W/disk.img
 truncate -s $((136 * MiB)) "$disk"
-sfdisk -q "$disk" >/dev/null 2>&1 <<EOF
+sfdisk -q "$disk" >/dev/null 2>&1 <<EOF || err "sfdisk failed"
 label: gpt
 start=2048, size=4096
 start=8192, size=$((128 * MiB / 512))
 EOF
-(($? == 0)) || err "sfdisk failed"
 off=$((8192 * 512))
 dd if="$W/mixed.img" of="$disk" bs=1M seek=$((off / MiB)) conv=notrunc,sparse status=none
 run 0 "$FSMAP" --scrub "$W/mixed.scrub" "$W/mixed.img"
