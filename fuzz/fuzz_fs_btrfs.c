@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * Fuzz target for the btrfs reader (lib/fs/btrfs.c, btrfs_tree.c): the input is a sparse
- * btrfs image (see fs_fuzz.h; corpus: real mkfs.btrfs filesystems reduced to their
+ * btrfs image (see fs_fuzz_layout.h; corpus: real mkfs.btrfs filesystems reduced to their
  * superblock and the blocks of the chunk, root, device and extent trees by
  * fuzz/gen_corpus_fs_btrfs.sh), or the raw start of one.
  *
@@ -14,7 +14,7 @@
 #include <openssl/evp.h>
 #include <xxhash.h>
 
-#include "fs_fuzz.h"
+#include "fs_fuzz_layout.h"
 #include "fuzz.h"
 
 extern const struct fs_driver fs_btrfs_driver;

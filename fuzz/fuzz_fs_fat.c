@@ -2,9 +2,9 @@
 /*
  * Fuzz target for the FAT12/16/32 reader (lib/fs/fat.c): the input is the start of a
  * FAT volume (corpus: real mkfs.vfat images trimmed to their leading metadata, made by
- * fuzz/gen_corpus_fs_fat.sh). See fs_fuzz.h for what runs and what is checked.
+ * fuzz/gen_corpus_fs_fat.sh). See fs_fuzz_layout.h for what runs and what is checked.
  */
-#include "fs_fuzz.h"
+#include "fs_fuzz_layout.h"
 #include "fuzz.h"
 
 extern const struct fs_driver fs_fat_driver;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * Fuzz target for the XFS reader (lib/fs/xfs.c): the input is a sparse XFS image (see
- * fs_fuzz.h; corpus: real mkfs.xfs v4/v5 filesystems reduced to their AG headers, free-
+ * fs_fuzz_layout.h; corpus: real mkfs.xfs v4/v5 filesystems reduced to their AG headers, free-
  * space btree blocks and log head by fuzz/gen_corpus_fs_xfs.sh), or the raw start of one.
  *
  * The fixup recomputes the v5 CRCs the reader checks (superblock, AGF, AGFL, short-form
@@ -9,7 +9,7 @@
  */
 #include <ext2fs/ext2fs.h>
 
-#include "fs_fuzz.h"
+#include "fs_fuzz_layout.h"
 #include "fuzz.h"
 
 extern const struct fs_driver fs_xfs_driver;

@@ -7,7 +7,7 @@
 # a pending tree log; given a few hundred files with mount, some deleted. Each is reduced
 # to its superblock and the first copy of every block of the chunk, root, device and
 # extent trees (found with btrfs inspect-internal dump-tree), written in the fuzz target's
-# sparse form ("IMSPARSE" + offset/length/bytes records, fs_fuzz.h).
+# sparse form ("IMSPARSE" + offset/length/bytes records, fs_fuzz_layout.h).
 #
 #   fuzz/gen_corpus_fs_btrfs.sh          (as root: loop mounts)
 #

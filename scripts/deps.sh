@@ -12,7 +12,7 @@ set -euo pipefail
 packages=(
 	# build
 	build-essential meson ninja-build pkg-config
-	libzstd-dev libxxhash-dev libssl-dev
+	libzstd-dev libxxhash-dev libssl-dev zlib1g-dev
 	# filesystem allocation readers (smart imaging)
 	libext2fs-dev ntfs-3g-dev
 	# fuzzing (libFuzzer) and the sanitizer build
