@@ -12,8 +12,8 @@
 #
 #   fuzz/gen_corpus_fs_fat.sh
 #
-# Needs mkfs.vfat, mtools. Serial numbers are fixed (-i), so the output is stable for a
-# given dosfstools/mtools version. Files not named seed-* are left alone.
+# Needs mkfs.vfat, mtools. Serial numbers are fixed (-i); file timestamps are the time of
+# the run, so regenerating changes those bytes only. Files not named seed-* are left alone.
 set -euo pipefail
 
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -41,12 +41,13 @@ make() {
 	rm -f "$img"
 	truncate -s "${size}K" "$img"
 	mkfs.vfat -i 12345678 "$@" "$img" >/dev/null 2>&1
-	trap 'head -c $((keep * 1024)) "$img" >"$out/seed-$name"' RETURN
 	# mtools, like Windows, takes a FAT32-layout volume below 65525 clusters for FAT16
 	# and cannot write it: such volumes stay empty (only the root directory and label).
-	mcopy -s -D o -i "$img" "$tmp"/tree/* ::/ </dev/null >/dev/null 2>&1 || return 0
-	mdel -i "$img" ::/file2.txt ::/file4.txt >/dev/null 2>&1
-	mcopy -D o -i "$img" /usr/share/common-licenses/LGPL-2.1 ::/later.txt </dev/null >/dev/null 2>&1
+	if mcopy -s -D o -i "$img" "$tmp"/tree/* ::/ </dev/null >/dev/null 2>&1; then
+		mdel -i "$img" ::/file2.txt ::/file4.txt >/dev/null 2>&1
+		mcopy -D o -i "$img" /usr/share/common-licenses/LGPL-2.1 ::/later.txt </dev/null >/dev/null 2>&1
+	fi
+	head -c $((keep * 1024)) "$img" >"$out/seed-$name"
 }
 
 make fat12-floppy 1440 64 -F 12 -n FLOPPY

@@ -8,7 +8,7 @@
 # first blocks, every block of each by-block-number free-space btree, and the log around
 # its head (kept whole where the log was little used: the reader's log check follows
 # cycle numbers through it). Written in the fuzz target's sparse form ("IMSPARSE" + offset/length/bytes
-# records, fs_fuzz.h), each well under 256 KiB.
+# records, fs_fuzz_layout.h), each well under 256 KiB.
 #
 #   fuzz/gen_corpus_fs_xfs.sh            (as root: loop mounts)
 #

@@ -379,6 +379,9 @@ static int fat_read_map(const struct region *r, struct extent_map *m, struct fs_
 				rc = extent_map_set(m, data + (run_start - 2) * g.cluster,
 						    run_len * g.cluster, IMAGO_FREE);
 				run_len = 0;
+				/* A checkerboard FAT32 could need more runs than memory allows. */
+				if (rc == 0 && m->n > FS_MEM_LIMIT / sizeof(struct imago_extent))
+					rc = -E2BIG;
 				if (rc < 0)
 					break;
 			}
@@ -392,7 +395,8 @@ static int fat_read_map(const struct region *r, struct extent_map *m, struct fs_
 		if (read_failed)
 			return rc;  /* err already set */
 		return err_set(err, rc, -1, -1, -1, "FAT: cannot mark free clusters (%s)",
-			       rc == -ENOMEM ? "out of memory" : "bad range");
+			       rc == -ENOMEM ? "out of memory" : rc == -E2BIG ?
+			       "more free runs than the memory limit allows" : "bad range");
 	}
 	/* The FAT32 root directory is always allocated; a free entry means the FAT is not
 	 * the one that goes with this directory tree. */
@@ -405,7 +409,7 @@ static int fat_read_map(const struct region *r, struct extent_map *m, struct fs_
 	/*
 	 * Dirty states, as fsck.fat 4.2 reads them: bit 0 of the boot sector's "reserved"
 	 * byte (set by Linux while mounted read-write), and on FAT16/FAT32 the clean-shutdown
-	 * bit of FAT[1] (bit 15 / bit 27; set by Windows while mounted). The bit below it
+	 * bit of FAT[1] (bit 15 / bit 27; cleared by Windows while mounted). The bit below it
 	 * (14 / 26) cleared means the volume met disk I/O errors.
 	 */
 	const char *what[3];

@@ -243,7 +243,7 @@ cp --sparse=always -- "$W/v5.img" "$W/dirty.img"
 mount_at "$W/mnt-dirty" -o loop "$W/dirty.img"
 fs_pick "$W/dirty.list" $((4 * MiB)) 9000
 fs_copy_list "$W/dirty.list" "$W/mnt-dirty/late"
-sync
+sync -f "$W/mnt-dirty"
 fs_copy_list "$W/dirty.list" "$W/mnt-dirty/later"
 xfs_io -x -c "shutdown -f" "$W/mnt-dirty" || err "xfs_io shutdown failed"
 umount "$W/mnt-dirty"
@@ -306,12 +306,11 @@ damaged bnobt_record_v4 "$W/v4.img" 1 $((v4_agsize + v4_bnoroot * 4096 + 16)) 00
 begin at_offset_in_gpt_disk
 disk=$W/disk.img
 truncate -s $((330 * MiB)) "$disk"
-sfdisk -q "$disk" >/dev/null 2>&1 <<EOF
+sfdisk -q "$disk" >/dev/null 2>&1 <<EOF || err "sfdisk failed"
 label: gpt
 start=2048, size=4096
 start=8192, size=$((320 * MiB / 512))
 EOF
-(($? == 0)) || err "sfdisk failed"
 off=$((8192 * 512))
 dd if="$W/v5.img" of="$disk" bs=1M seek=$((off / MiB)) conv=notrunc,sparse status=none
 run 0 "$FSMAP" "$W/v5.img"
