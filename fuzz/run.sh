@@ -81,6 +81,9 @@ for t in "${targets[@]}"; do
 	fi
 	dict=()
 	[[ -f $src/fuzz/$t.dict ]] && dict=(-dict="$src/fuzz/$t.dict")
+	# Partition-table and filesystem seeds are real (trimmed) disks of up to 256 KiB.
+	max_len=65536
+	[[ $t == fs_* || $t == part ]] && max_len=262144
 	marker=$(mktemp "${TMPDIR:-/tmp}/imago-fuzz-mark.XXXXXX")
 	start_corpus=$(find "$work" -type f | wc -l)
 
@@ -89,7 +92,7 @@ for t in "${targets[@]}"; do
 	(cd "$build" && "./fuzz/fuzz_$t" \
 		-max_total_time="$secs" -fork="$jobs" \
 		-ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
-		-timeout=25 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
+		-timeout=25 -rss_limit_mb=2048 -max_len="$max_len" -print_final_stats=1 \
 		-artifact_prefix="$crashes/" "${dict[@]}" "${extra[@]}" "$work") >"$log" 2>&1 &
 	pid=$!
 	# Show progress: libFuzzer's stats lines, about every 30 s.
