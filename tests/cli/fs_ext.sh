@@ -336,12 +336,18 @@ truncate -s 200M "$disk"
 printf 'label: dos\nstart=2048, size=32768, type=83\nstart=34816, size=262144, type=83\n' |
 	sfdisk -q "$disk" >/dev/null 2>&1 || die_setup "sfdisk failed"
 p1=$((2048 * 512)) p2=$((34816 * 512)) p2size=$((262144 * 512))
-mke2fs -q -F -t ext2 -E offset=$p1 "$disk" 16M >/dev/null 2>&1 &&
-	mke2fs -q -F -t ext4 -L in-part -E offset=$p2 "$disk" $((p2size / 1024))k >/dev/null 2>&1 ||
+if ! mke2fs -q -F -t ext2 -E offset=$p1 "$disk" 16M >/dev/null 2>&1 ||
+	! mke2fs -q -F -t ext4 -L in-part -E offset=$p2 "$disk" $((p2size / 1024))k >/dev/null 2>&1; then
 	die_setup "mke2fs -E offset failed"
+fi
 loop_attach "$disk" -o "$p2" --sizelimit "$p2size"
 mkdir -p "$W/pm"
-mount "$LOOP" "$W/pm" && populate "$W/pm" && umount "$W/pm" || err "cannot fill the partition"
+if mount "$LOOP" "$W/pm"; then
+	populate "$W/pm"
+	umount "$W/pm" || err "cannot unmount the partition"
+else
+	err "cannot mount the partition"
+fi
 cp --sparse=always "$disk" "$W/disk.orig"
 check_fs "$disk" "$p2" "$p2size"
 want label in-part
