@@ -12,8 +12,9 @@
 #
 # Environment: IMAGO (default build/imago), REPEAT (runs per measurement, the
 # median wall time is reported; default 3), QEMU_REPEAT (default 1: qemu-img is
-# slow). Timings are reported, never asserted; the script fails only when a tool
-# fails or a round trip is not byte-identical.
+# slow), PAUSE (seconds of pause after the sync before each restore row; default
+# 5). Timings are reported, never asserted; the script fails only when a tool fails
+# or a round trip is not byte-identical.
 #
 # The bash -c scripts below take their arguments as "$1"...: single quotes are meant.
 # shellcheck disable=SC2016
@@ -25,12 +26,14 @@ workdir=${2:-/var/tmp/imago-bench}
 IMAGO=${IMAGO:-build/imago}
 REPEAT=${REPEAT:-3}
 QEMU_REPEAT=${QEMU_REPEAT:-1}
+PAUSE=${PAUSE:-5}
 
 die() { echo "bench: $*" >&2; exit 1; }
 say() { echo "bench: $*" >&2; }
 
 [[ $REPEAT =~ ^[1-9][0-9]*$ ]] || die "REPEAT must be a positive number"
 [[ $QEMU_REPEAT =~ ^[1-9][0-9]*$ ]] || die "QEMU_REPEAT must be a positive number"
+[[ $PAUSE =~ ^[0-9]+$ ]] || die "PAUSE must be a number of seconds"
 
 # --- tools -------------------------------------------------------------------------
 missing=()
@@ -64,7 +67,7 @@ say "log: $log"
 # --- measuring ---------------------------------------------------------------------
 # Rows are defined first and then run round-robin, REPEAT rounds of every row,
 # so that whatever else loads the machine is spread over all the tools alike.
-declare -A D_LABEL D_RUNS D_OUT D_WARM D_AFTER D_CMD
+declare -A D_LABEL D_RUNS D_OUT D_WARM D_AFTER D_CMD D_PAUSE
 declare -A R_LABEL R_WALL R_CPU R_RSS R_SIZE R_ALLOC R_WALLS R_CPUS
 ROWS=()
 
@@ -85,14 +88,15 @@ check_same() {
 	cmp "$src" "$1" >/dev/null || die "ROUND TRIP DIFFERS: $1 is not identical to $src"
 }
 
-# run_once ID ROUND: one warm run of a row (output deleted, dirty data synced,
-# source and WARM file read first).
+# run_once ID ROUND: one warm run of a row (output deleted, dirty data synced, a pause
+# for the restore rows, source and WARM file read first).
 run_once() {
 	local id=$1 round=$2 output=${D_OUT[$1]} tf line w u s m
 	local -a warm=()
 	[[ ${D_WARM[$id]} == - ]] || warm=("${D_WARM[$id]}")
 	[[ $output == - ]] || rm -f "$output"
 	sync
+	sleep "${D_PAUSE[$id]:-0}"
 	cat "$src" "${warm[@]}" >/dev/null
 	tf=$(mktemp)
 	echo "== ${D_LABEL[$id]} (run $round): ${D_CMD[$id]}" >>"$log"
@@ -171,6 +175,11 @@ row unzstd "zstd -d -c > file; sync" "$REPEAT" "$out/restored2.raw" "$out/src.3.
 	bash -c 'zstd -d -q -c "$1" >"$2" && sync "$2"' _ "$out/src.3.zst" "$out/restored2.raw"
 row unzstdns "zstd -d -c > file (no fsync)" "$REPEAT" "$out/restored3.raw" "$out/src.3.zst" cmp -- \
 	bash -c 'zstd -d -q -c "$1" >"$2"' _ "$out/src.3.zst" "$out/restored3.raw"
+# Every restore row starts alike: the row before it deleted a large output, and freeing
+# it (with the discards of a discard-mounted filesystem, and on a VM the return of the
+# freed memory to the host) goes on after the sync; the first to write after that pays
+# for it. A pause lets it settle, for imago and zstd alike.
+D_PAUSE[restore]=$PAUSE D_PAUSE[unzstd]=$PAUSE D_PAUSE[unzstdns]=$PAUSE
 if ((have_imago)); then
 	row verify "imago verify" "$REPEAT" - "$out/src.3.imago" keep -- \
 		"$IMAGO" verify "$out/src.3.imago"
@@ -212,7 +221,8 @@ imago_v="imago not run"
 echo "tools:   $imago_v, $(zstd -V | sed 's/^\*\*\* //; s/,.*//'), $(qemu-img --version | head -1)"
 echo "source:  $src: $((src_bytes >> 20)) MiB raw disk, ext4 $fs_used used (files from /usr), free space holding stale data"
 echo "method:  warm page cache, outputs on the same filesystem as the source, not synced inside the"
-echo "         timing; rows run round-robin, wall = median of ${REPEAT} run(s) (qemu-img: ${QEMU_REPEAT});"
+echo "         timing (before restore rows: sync, then a ${PAUSE} s pause); rows run round-robin,"
+echo "         wall = median of ${REPEAT} run(s) (qemu-img: ${QEMU_REPEAT});"
 echo "         MiB/s = source bytes / wall; cpu = user+sys of all processes (of the median run);"
 echo "         peak RSS = largest single process (pipelines too), highest of all runs"
 foreign=$(awk -v b="$((busy_end - busy_start))" -v o="$((own_end - own_start))" \

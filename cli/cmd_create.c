@@ -18,6 +18,9 @@
 #include "commands.h"
 #include "common.h"
 #include "device.h"
+#include "freeze.h"
+#include "plan_show.h"
+#include "source_plan.h"
 #include "progress.h"
 
 void cmd_create_help(FILE *f)
@@ -25,11 +28,17 @@ void cmd_create_help(FILE *f)
 	fprintf(f,
 		"Usage: imago create [OPTIONS] SOURCE IMAGE\n\n"
 		"Image SOURCE (a file or block device) into IMAGE; IMAGE may be - (stdout).\n"
-		"IMAGE is written under a temporary name and renamed when complete.\n\n"
+		"IMAGE is written under a temporary name and renamed when complete.\n"
+		"Smart by default: the partition table and the filesystems in SOURCE are read\n"
+		"and the space they do not use is neither read nor stored.\n\n"
+		"      --sector          keep every sector (no filesystem reading)\n"
+		"      --freeze          freeze filesystems of SOURCE mounted read-write\n"
+		"                        (fsfreeze) while imaging\n"
 		"  -l, --level N         zstd level 1-19 (default %d)\n"
 		"      --chunk-size SIZE 64K ... 16M, a power of two (default 1M)\n"
 		"  -T, --threads N       compression threads (default: all online CPUs)\n"
-		"  -f, --force           overwrite an existing IMAGE\n"
+		"  -f, --force           overwrite an existing IMAGE; image a SOURCE mounted\n"
+		"                        read-write, and copy dirty filesystems whole\n"
 		"  -q, --quiet           no progress and no summary\n"
 		"      --progress=MODE   auto, tty, json or none (default auto)\n"
 		"  -h, --help            this help\n",
@@ -40,15 +49,17 @@ struct create_args {
 	int level;
 	uint32_t chunk_size;
 	unsigned threads;
-	bool force, quiet;
+	bool force, quiet, sector, freeze;
 	enum progress_mode progress;
 	const char *source, *image;
 };
 
 static int parse_args(int argc, char **argv, struct create_args *a)
 {
-	enum { OPT_CHUNK = 256 };
+	enum { OPT_CHUNK = 256, OPT_SECTOR, OPT_FREEZE };
 	static const struct option longopts[] = {
+		{"sector", no_argument, NULL, OPT_SECTOR},
+		{"freeze", no_argument, NULL, OPT_FREEZE},
 		{"level", required_argument, NULL, 'l'},
 		{"chunk-size", required_argument, NULL, OPT_CHUNK},
 		{"threads", required_argument, NULL, 'T'},
@@ -90,6 +101,8 @@ static int parse_args(int argc, char **argv, struct create_args *a)
 			break;
 		case 'f': a->force = true; break;
 		case 'q': a->quiet = true; break;
+		case OPT_SECTOR: a->sector = true; break;
+		case OPT_FREEZE: a->freeze = true; break;
 		case 'h': cmd_create_help(stdout); return -1;
 		default: return cli_getopt_error(c, argv);
 		}
@@ -180,10 +193,14 @@ static void print_summary(const struct create_args *a, const struct imago_create
 	double pct = r->device_size ? 100.0 * (double)r->image_bytes / (double)r->device_size
 				    : 0;
 	double ratio = r->image_bytes ? (double)r->device_size / (double)r->image_bytes : 0;
+	char rd[32], fr[32];
+	cli_fmt_bytes(r->bytes_read, rd, sizeof(rd));
+	cli_fmt_bytes(r->free_bytes, fr, sizeof(fr));
 	fprintf(f,
-		"created %s: device %s, image %s (%.1f%% of the device, %.2f:1), %" PRIu64
-		" data + %" PRIu64 " zero chunks, %.1f s, %s/s, digest %s\n",
-		strcmp(a->image, "-") == 0 ? "(stdout)" : a->image, dev, img, pct, ratio,
+		"created %s: device %s (%s read, %s free skipped), image %s (%.1f%% of the "
+		"device, %.2f:1), %" PRIu64 " data + %" PRIu64 " zero chunks, %.1f s, %s/s, "
+		"digest %s\n",
+		strcmp(a->image, "-") == 0 ? "(stdout)" : a->image, dev, rd, fr, img, pct, ratio,
 		r->data_chunks, r->zero_chunks, secs, rate, hex);
 	fflush(f);
 }
@@ -224,6 +241,14 @@ int cmd_create(int argc, char **argv)
 
 	int out_fd = STDOUT_FILENO;
 	char *tmp = NULL;
+	struct smart_plan plan;
+	memset(&plan, 0, sizeof(plan));
+	char *meta_pool = NULL;
+	if (!a.sector) {
+		rc = source_plan(&src, a.image, a.force, a.freeze, a.quiet, &plan);
+		if (rc)
+			goto out;
+	}
 	if (!to_stdout) {
 		rc = check_image_path(&a, &src);
 		if (rc)
@@ -251,8 +276,19 @@ int cmd_create(int argc, char **argv)
 	}
 	cli_signals_cleanup_path(tmp);
 
-	const char *meta[16];
+	const char *meta[16 + 2 * 12 * PART_MAX_ENTRIES];
 	device_source_metadata(&src, meta);
+	if (!a.sector) {
+		size_t n = 0;
+		while (meta[n])
+			n++;
+		meta[n - 1] = "smart"; /* the value of "mode", the last pair */
+		if (plan_metadata(&plan, meta + n, sizeof(meta) / sizeof(meta[0]) - n,
+				  &meta_pool) < 0) {
+			rc = cli_sys_fail(ENOMEM, "cannot describe the partition map", a.source, NULL);
+			goto out;
+		}
+	}
 	struct progress prog;
 	progress_start(&prog, "create", a.progress, a.quiet);
 	struct imago_create_opts opts = {
@@ -265,6 +301,8 @@ int cmd_create(int argc, char **argv)
 		.level = a.level,
 		.threads = a.threads,
 		.metadata = meta,
+		.alloc = a.sector ? NULL : plan.map.v,
+		.alloc_count = a.sector ? 0 : plan.map.n,
 		.progress = progress_cb,
 		.progress_opaque = &prog,
 	};
@@ -274,6 +312,7 @@ int cmd_create(int argc, char **argv)
 	memset(&err, 0, sizeof(err));
 	err.file_offset = err.dev_offset = err.chunk = -1;
 	int r = imago_create(&opts, &res, &err);
+	freeze_thaw_all();
 	progress_end(&prog);
 	double secs = progress_elapsed(&prog);
 
@@ -324,6 +363,9 @@ out:
 	}
 	if (!to_stdout && out_fd >= 0)
 		close(out_fd);
+	freeze_thaw_all();
+	free(meta_pool);
+	smart_plan_free(&plan);
 	device_close_source(&src);
 	return rc;
 }

@@ -4,15 +4,21 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "commands.h"
 #include "common.h"
+#include "device.h"
+#include "plan_show.h"
 
 void cmd_info_help(FILE *f)
 {
-	fprintf(f, "Usage: imago info [--json] IMAGE\n\n"
+	fprintf(f, "Usage: imago info [--json] IMAGE|DEVICE\n\n"
 		   "Show an image's format version, source, sizes, ratio, extent summary,\n"
-		   "chunk counts and content digest. The image must be a complete file.\n\n"
+		   "chunk counts, content digest and partition map. The image must be a\n"
+		   "complete file. Given a disk or a partition (or a raw disk file with --raw),\n"
+		   "show its partition map and filesystems (what a smart image would keep).\n\n"
+		   "      --raw             read a file as a raw disk, not as an image\n"
 		   "      --json            print one JSON object on stdout\n"
 		   "  -h, --help            this help\n");
 }
@@ -47,7 +53,7 @@ static void state_key(enum imago_state s, char *buf, size_t len)
 }
 
 static void print_human(const char *path, const imago_image *img, const struct imago_info *in,
-			const struct extent_tally *t)
+			const struct extent_tally *t, const struct smart_plan *plan)
 {
 	char b1[32], b2[32], hex[2 * IMAGO_DIGEST_LEN + 1];
 	printf("Image:            %s\n", path);
@@ -100,13 +106,15 @@ static void print_human(const char *path, const imago_image *img, const struct i
 	}
 	cli_hex(in->digest, IMAGO_DIGEST_LEN, hex);
 	printf("Digest:           %s (sha256 tree)\n", hex);
+	if (plan)
+		plan_print(stdout, plan);
 	/* Keys not shown above (later versions and user metadata). */
 	const char *k, *val;
 	static const char *const shown[] = {"tool", "created", "source.path", "source.kind",
 					    "source.model", "source.serial", "mode"};
 	bool header = false;
 	for (size_t i = 0; imago_image_meta_at(img, i, &k, &val) == 1; i++) {
-		bool known = false;
+		bool known = strncmp(k, "part.", 5) == 0; /* shown as the partition map */
 		for (size_t j = 0; j < sizeof(shown) / sizeof(shown[0]); j++)
 			known = known || strcmp(k, shown[j]) == 0;
 		if (known)
@@ -119,7 +127,7 @@ static void print_human(const char *path, const imago_image *img, const struct i
 }
 
 static void print_json(const char *path, const imago_image *img, const struct imago_info *in,
-		       const struct extent_tally *t)
+		       const struct extent_tally *t, const struct smart_plan *plan)
 {
 	char hex[2 * IMAGO_DIGEST_LEN + 1];
 	printf("{\"image\":");
@@ -160,7 +168,12 @@ static void print_json(const char *path, const imago_image *img, const struct im
 	}
 	printf("}");
 	cli_hex(in->digest, IMAGO_DIGEST_LEN, hex);
-	printf(",\"digest\":\"%s\",\"metadata\":{", hex);
+	printf(",\"digest\":\"%s\"", hex);
+	if (plan) {
+		printf(",\"partition_map\":");
+		plan_print_json(stdout, plan);
+	}
+	printf(",\"metadata\":{");
 	const char *k, *v;
 	for (size_t i = 0; imago_image_meta_at(img, i, &k, &v) == 1; i++) {
 		if (i)
@@ -172,20 +185,72 @@ static void print_json(const char *path, const imago_image *img, const struct im
 	printf("}}\n");
 }
 
+/* info of a disk, partition or plain file: its partition map and filesystems. */
+static int info_device(const char *path, bool json)
+{
+	struct cli_source src;
+	int rc = device_open_source(path, &src);
+	if (rc)
+		return rc;
+	struct region r = region_fd(src.fd, 0, src.size, path);
+	struct smart_plan plan;
+	struct imago_err err = { 0 };
+	int e = smart_plan_build(&r, src.logical_sector_size, 0, &plan, &err);
+	if (e < 0) {
+		rc = cli_fail(e, &err, path, NULL);
+		device_close_source(&src);
+		return rc;
+	}
+	if (json) {
+		printf("{\"device\":");
+		cli_json_str(stdout, path);
+		printf(",\"kind\":\"%s\",\"size\":%" PRIu64 ",\"logical_sector_size\":%u"
+		       ",\"physical_sector_size\":%u,\"model\":",
+		       src.is_block ? "block" : "file", src.size, src.logical_sector_size,
+		       src.physical_sector_size);
+		cli_json_str(stdout, src.model);
+		printf(",\"serial\":");
+		cli_json_str(stdout, src.serial);
+		printf(",\"partition_map\":");
+		plan_print_json(stdout, &plan);
+		printf("}\n");
+	} else {
+		char b[32];
+		cli_fmt_bytes(src.size, b, sizeof(b));
+		printf("Device:           %s (%s)\n", path, src.is_block ? "block device" : "file");
+		printf("Size:             %" PRIu64 " bytes (%s)\n", src.size, b);
+		printf("Sector size:      %u logical, %u physical\n", src.logical_sector_size,
+		       src.physical_sector_size);
+		if (src.model[0])
+			printf("Model:            %s\n", src.model);
+		if (src.serial[0])
+			printf("Serial:           %s\n", src.serial);
+		plan_print(stdout, &plan);
+		plan_warn(&plan);
+	}
+	smart_plan_free(&plan);
+	device_close_source(&src);
+	if (fflush(stdout) != 0 || ferror(stdout))
+		return cli_sys_fail(errno, "cannot write the output", "(stdout)", NULL);
+	return EXIT_OK;
+}
+
 int cmd_info(int argc, char **argv)
 {
-	enum { OPT_JSON = 256 };
+	enum { OPT_JSON = 256, OPT_RAW };
 	static const struct option longopts[] = {
 		{"json", no_argument, NULL, OPT_JSON},
+		{"raw", no_argument, NULL, OPT_RAW},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	bool json = false;
+	bool json = false, raw = false;
 	opterr = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_JSON: json = true; break;
+		case OPT_RAW: raw = true; break;
 		case 'h': cmd_info_help(stdout); return EXIT_OK;
 		default: return cli_getopt_error(c, argv);
 		}
@@ -200,7 +265,12 @@ int cmd_info(int argc, char **argv)
 	struct imago_err err;
 	memset(&err, 0, sizeof(err));
 	err.file_offset = err.dev_offset = err.chunk = -1;
+	struct stat st;
+	if (raw || (strcmp(path, "-") != 0 && stat(path, &st) == 0 && S_ISBLK(st.st_mode)))
+		return info_device(path, json);
 	int r = imago_image_open(open_path, &img, &err);
+	if (r == -ENOTSUP && strstr(err.msg, "not an imago image"))
+		return cli_fail(r, &err, path, "to see a raw disk file's partition map, use --raw");
 	if (r < 0)
 		return cli_fail(r, &err, path, NULL);
 	struct imago_info in;
@@ -218,10 +288,14 @@ int cmd_info(int argc, char **argv)
 		imago_image_close(img);
 		return rc;
 	}
+	struct smart_plan plan;
+	int have_plan = plan_of_image(img, path, true, &plan) == 0;
 	if (json)
-		print_json(path, img, &in, &t);
+		print_json(path, img, &in, &t, have_plan ? &plan : NULL);
 	else
-		print_human(path, img, &in, &t);
+		print_human(path, img, &in, &t, have_plan ? &plan : NULL);
+	if (have_plan)
+		smart_plan_free(&plan);
 	imago_image_close(img);
 	if (fflush(stdout) != 0 || ferror(stdout))
 		return cli_sys_fail(errno, "cannot write the output", "(stdout)", NULL);

@@ -20,13 +20,22 @@
 #include "common.h"
 #include "device.h"
 #include "progress.h"
+#include "restore_layout.h"
+#include "target.h"
 
 void cmd_restore_help(FILE *f)
 {
 	fprintf(f, "Usage: imago restore [OPTIONS] IMAGE TARGET\n\n"
 		   "Write the device held in IMAGE (- for stdin) to TARGET: a new file, an\n"
 		   "existing file, or a block device. Refuses a mounted or in-use TARGET, one\n"
-		   "smaller than the image's device, and a non-empty file without --force.\n\n"
+		   "smaller than the image's device, and a non-empty file without --force.\n"
+		   "Only used and zero ranges are written; free space is left alone. A disk\n"
+		   "with a GPT may go to a larger disk, or to a smaller one when every\n"
+		   "partition fits: the backup GPT moves to the new end.\n\n"
+		   "      --partition N     restore only partition N of a whole-disk image\n"
+		   "      --dry-run         tell what would be written where, and whether it fits\n"
+		   "      --discard         discard (TRIM) free space on the target afterwards\n"
+		   "      --zero-free       write zeros over free space afterwards\n"
 		   "  -T, --threads N       decompression threads (default: all online CPUs)\n"
 		   "  -f, --force           overwrite an existing non-empty file\n"
 		   "  -q, --quiet           no progress and no summary\n"
@@ -36,14 +45,20 @@ void cmd_restore_help(FILE *f)
 
 struct restore_args {
 	unsigned threads;
-	bool force, quiet;
+	unsigned partition;
+	bool force, quiet, dry_run, discard, zero_free;
 	enum progress_mode progress;
 	const char *image, *target;
 };
 
 static int parse_args(int argc, char **argv, struct restore_args *a)
 {
-		static const struct option longopts[] = {
+	enum { OPT_PART = 256, OPT_DRY, OPT_DISCARD, OPT_ZERO_FREE };
+	static const struct option longopts[] = {
+		{"partition", required_argument, NULL, OPT_PART},
+		{"dry-run", no_argument, NULL, OPT_DRY},
+		{"discard", no_argument, NULL, OPT_DISCARD},
+		{"zero-free", no_argument, NULL, OPT_ZERO_FREE},
 		{"threads", required_argument, NULL, 'T'},
 		{"force", no_argument, NULL, 'f'},
 		{"quiet", no_argument, NULL, 'q'},
@@ -65,6 +80,14 @@ static int parse_args(int argc, char **argv, struct restore_args *a)
 		switch (c) {
 		case 'f': a->force = true; break;
 		case 'q': a->quiet = true; break;
+		case OPT_PART:
+			if (cli_parse_uint(optarg, 1, PART_MAX_ENTRIES + 4, &a->partition) < 0)
+				return cli_usage_error("--partition '%s': give a partition number "
+						       "(see imago info IMAGE)", optarg);
+			break;
+		case OPT_DRY: a->dry_run = true; break;
+		case OPT_DISCARD: a->discard = true; break;
+		case OPT_ZERO_FREE: a->zero_free = true; break;
 		case 'h': cmd_restore_help(stdout); return -1;
 		default: return cli_getopt_error(c, argv);
 		}
@@ -74,117 +97,10 @@ static int parse_args(int argc, char **argv, struct restore_args *a)
 							 : "too many arguments");
 	a->image = argv[optind];
 	a->target = argv[optind + 1];
+	if (a->discard && a->zero_free)
+		return cli_usage_error("--discard and --zero-free exclude each other");
 	if (!a->target[0] || strcmp(a->target, "-") == 0)
 		return cli_usage_error("TARGET must be a file or block device");
-	return 0;
-}
-
-struct target {
-	int fd;
-	struct stat st;
-	bool is_block;
-	bool created;       /* we made this file */
-	uint64_t size;      /* block device size */
-};
-
-/* The image's device size when it can be known before restoring (a seekable image):
- * also checks the image's structure up front, before TARGET is touched. Returns 0 with
- * *size = 0 when it cannot be known (a pipe), or an exit code. */
-static int image_device_size(const char *path, int fd, const struct stat *st, uint64_t *size)
-{
-	*size = 0;
-	if (!S_ISREG(st->st_mode) && !S_ISBLK(st->st_mode))
-		return 0;
-	struct imago_err err;
-	memset(&err, 0, sizeof(err));
-	imago_image *img = NULL;
-	/* open_fd reads with pread and does not take the fd: its offset stays 0. */
-	const char *name = strcmp(path, "-") == 0 ? "(stdin)" : path;
-	int r = imago_image_open_fd(fd, name, &img, &err);
-	if (r < 0)
-		return cli_fail(r, &err, name, NULL);
-	struct imago_info info;
-	r = imago_image_info(img, &info);
-	imago_image_close(img);
-	if (r < 0)
-		return cli_fail(r, NULL, path, NULL);
-	*size = info.device_size;
-	return 0;
-}
-
-static int refuse_small(const char *target, uint64_t have, uint64_t need)
-{
-	char h[32], n[32];
-	cli_fmt_bytes(have, h, sizeof(h));
-	cli_fmt_bytes(need, n, sizeof(n));
-	cli_msg("refusing to restore to %s: it holds %" PRIu64 " bytes (%s) but the image's "
-		"device is %" PRIu64 " bytes (%s): use a target of at least %" PRIu64 " bytes",
-		target, have, h, need, n, need);
-	return EXIT_REFUSED;
-}
-
-/* Open TARGET after the checks; dev_size is the image's device size or 0 if unknown. */
-static int open_target(const struct restore_args *a, const struct stat *img_st,
-		       uint64_t dev_size, struct target *t)
-{
-	memset(t, 0, sizeof(*t));
-	t->fd = -1;
-	if (stat(a->target, &t->st) < 0) {
-		if (errno != ENOENT)
-			return cli_sys_fail(errno, "cannot check TARGET", a->target, NULL);
-		t->fd = open(a->target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0666);
-		if (t->fd < 0)
-			return cli_sys_fail(errno, "cannot create TARGET", a->target, NULL);
-		t->created = true;
-		fstat(t->fd, &t->st);
-		return 0;
-	}
-	if (device_same(&t->st, img_st)) {
-		cli_msg("refusing to restore %s onto itself: choose another TARGET", a->target);
-		return EXIT_REFUSED;
-	}
-	if (S_ISBLK(t->st.st_mode)) {
-		int rc = device_check_unused(&t->st, a->target);
-		if (rc)
-			return rc;
-		/* O_EXCL on a block device: the kernel refuses it while mounted or opened
-		 * exclusively elsewhere, which closes the gap after our checks. */
-		t->fd = open(a->target, O_WRONLY | O_EXCL | O_CLOEXEC);
-		if (t->fd < 0) {
-			if (errno == EBUSY) {
-				cli_msg("refusing to write to %s: it is in use (mounted or held by "
-					"another program): stop that first",
-					a->target);
-				return EXIT_REFUSED;
-			}
-			return cli_sys_fail(errno, "cannot open TARGET", a->target, NULL);
-		}
-		uint32_t lss, pss;
-		int r = device_block_geometry(t->fd, &t->size, &lss, &pss);
-		if (r < 0)
-			return cli_sys_fail(-r, "cannot read the size of TARGET", a->target, NULL);
-		t->is_block = true;
-		if (dev_size && t->size < dev_size)
-			return refuse_small(a->target, t->size, dev_size);
-		return 0;
-	}
-	if (!S_ISREG(t->st.st_mode)) {
-		cli_msg("%s is not a regular file or block device: give a file or a disk",
-			a->target);
-		return EXIT_USAGE;
-	}
-	if (t->st.st_size > 0 && !a->force) {
-		cli_msg("%s exists and is not empty: refusing to overwrite it: use --force, or "
-			"choose another TARGET",
-			a->target);
-		return EXIT_REFUSED;
-	}
-	t->fd = open(a->target, O_WRONLY | O_CLOEXEC | O_NOCTTY);
-	if (t->fd < 0)
-		return cli_sys_fail(errno, "cannot open TARGET", a->target, NULL);
-	/* Emptied first, so every range the restore skips reads as zeros (a hole). */
-	if (ftruncate(t->fd, 0) < 0)
-		return cli_sys_fail(errno, "cannot truncate TARGET", a->target, NULL);
 	return 0;
 }
 
@@ -203,6 +119,33 @@ static void print_summary(const struct restore_args *a, const struct imago_resto
 	fflush(stdout);
 }
 
+/* --dry-run: look at TARGET without opening it for writing, and tell. */
+static int dry_run(const struct restore_args *a, const struct restore_layout *l)
+{
+	if (!l->known) {
+		cli_msg("--dry-run needs the image as a file: give its path instead of a pipe");
+		return EXIT_USAGE;
+	}
+	struct stat st;
+	bool is_block = false;
+	uint64_t size = 0;
+	if (stat(a->target, &st) == 0 && S_ISBLK(st.st_mode)) {
+		int fd = open(a->target, O_RDONLY | O_CLOEXEC);
+		uint32_t lss, pss;
+		if (fd < 0 || device_block_geometry(fd, &size, &lss, &pss) < 0) {
+			int e = errno;
+			if (fd >= 0)
+				close(fd);
+			return cli_sys_fail(e, "cannot read the size of TARGET", a->target, NULL);
+		}
+		close(fd);
+		is_block = true;
+	}
+	layout_print(stdout, l, a->image, a->target, is_block, size);
+	fflush(stdout);
+	return is_block && size < l->need ? EXIT_REFUSED : EXIT_OK;
+}
+
 int cmd_restore(int argc, char **argv)
 {
 	struct restore_args a;
@@ -216,19 +159,27 @@ int cmd_restore(int argc, char **argv)
 	if ((rc = cli_open_image(a.image, &img_fd, &img_name)) != 0)
 		return rc;
 	struct stat img_st;
-	struct target t = {.fd = -1};
+	struct cli_target t = {.fd = -1};
+	struct restore_layout lay;
+	memset(&lay, 0, sizeof(lay));
 	if (fstat(img_fd, &img_st) < 0) {
 		rc = cli_sys_fail(errno, "cannot stat the image", img_name, NULL);
 		goto out;
 	}
-	uint64_t dev_size;
-	rc = image_device_size(a.image, img_fd, &img_st, &dev_size);
+	rc = layout_read(a.image, img_fd, &img_st, a.partition, &lay);
 	if (rc)
 		goto out;
-	rc = open_target(&a, &img_st, dev_size, &t);
+	if (a.dry_run) {
+		rc = dry_run(&a, &lay);
+		goto out;
+	}
+	rc = cli_target_open(a.target, a.force, &img_st, lay.known ? lay.need : 0, &t);
 	if (rc)
 		goto out;
-	if (!t.is_block && dev_size && ftruncate(t.fd, (off_t)dev_size) < 0) {
+	rc = layout_fit(&lay, a.target, t.is_block, t.size);
+	if (rc)
+		goto out;
+	if (!t.is_block && lay.known && lay.win_len && ftruncate(t.fd, (off_t)lay.win_len) < 0) {
 		rc = cli_sys_fail(errno, "cannot size TARGET", a.target, NULL);
 		goto out;
 	}
@@ -241,8 +192,12 @@ int cmd_restore(int argc, char **argv)
 		.image_name = img_name,
 		.target_fd = t.fd,
 		.target_size = t.is_block ? t.size : 0,
-		.flags = t.is_block ? IMAGO_RESTORE_BLOCKDEV : IMAGO_RESTORE_SPARSE,
+		.flags = (t.is_block ? IMAGO_RESTORE_BLOCKDEV : IMAGO_RESTORE_SPARSE) |
+			 (a.discard ? IMAGO_RESTORE_DISCARD_FREE : 0) |
+			 (a.zero_free ? IMAGO_RESTORE_ZERO_FREE : 0),
 		.threads = a.threads,
+		.window_offset = lay.known ? lay.win_off : 0,
+		.window_length = lay.known ? lay.win_len : 0,
 		.progress = progress_cb,
 		.progress_opaque = &prog,
 	};
@@ -266,7 +221,7 @@ int cmd_restore(int argc, char **argv)
 			/* Only known once the header was read, when the image comes from a
 			 * pipe: the library compares target_size with the device size. */
 			if (res.device_size > t.size)
-				refuse_small(a.target, t.size, res.device_size);
+				cli_target_refuse_small(a.target, t.size, res.device_size);
 			else
 				cli_fail(r, &err, a.target, "use a larger target");
 			rc = EXIT_REFUSED;
@@ -284,8 +239,9 @@ int cmd_restore(int argc, char **argv)
 	 * sparse file must still count in the file's length. */
 	if (!t.is_block) {
 		struct stat now;
-		if (fstat(t.fd, &now) == 0 && (uint64_t)now.st_size < res.device_size &&
-		    ftruncate(t.fd, (off_t)res.device_size) < 0) {
+		uint64_t want = lay.known ? lay.win_len : res.device_size;
+		if (fstat(t.fd, &now) == 0 && (uint64_t)now.st_size < want &&
+		    ftruncate(t.fd, (off_t)want) < 0) {
 			rc = cli_sys_fail(errno, "cannot size TARGET", a.target, NULL);
 			goto out;
 		}
@@ -295,6 +251,9 @@ int cmd_restore(int argc, char **argv)
 				  "check the device; the restore may be incomplete");
 		goto out;
 	}
+	if (t.is_block && !a.partition && t.size != res.device_size &&
+	    (rc = layout_fit_gpt(a.target, t.size, res.device_size, a.quiet)) != 0)
+		goto out;
 	/* A whole disk may carry a new partition table: ask the kernel to re-read it. It
 	 * fails harmlessly on partitions and devices without partition support. */
 	if (t.is_block)
@@ -307,5 +266,6 @@ out:
 		rc = cli_sys_fail(errno, "cannot close TARGET", a.target, NULL);
 	if (!from_stdin)
 		close(img_fd);
+	layout_free(&lay);
 	return rc;
 }

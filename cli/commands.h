@@ -19,6 +19,8 @@ int cmd_restore(int argc, char **argv);
 void cmd_restore_help(FILE *f);
 int cmd_verify(int argc, char **argv);
 void cmd_verify_help(FILE *f);
+int cmd_clone(int argc, char **argv);
+void cmd_clone_help(FILE *f);
 int cmd_info(int argc, char **argv);
 void cmd_info_help(FILE *f);
 

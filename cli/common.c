@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "freeze.h"
 
 const char *cli_cmd = "imago";
 volatile sig_atomic_t cli_interrupted;
@@ -26,6 +27,7 @@ static void on_signal(int sig)
 		const char *p = cleanup_path;
 		if (p)
 			unlink(p);
+		freeze_thaw_signal_safe();
 		_exit(128 + sig);
 	}
 	cli_interrupted = sig;

@@ -365,3 +365,68 @@ int device_check_unused(const struct stat *st, const char *path)
 	}
 	return 0;
 }
+
+/* Loop devices whose backing file is st (a regular file): added to set. */
+static void loops_backed_by(const struct stat *st, struct devset *set)
+{
+	DIR *d = opendir("/sys/block");
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, "loop", 4) != 0)
+			continue;
+		char dir[PATH_MAX], back[PATH_MAX], devattr[64];
+		snprintf(dir, sizeof(dir), "/sys/block/%s", e->d_name);
+		read_attr(dir, "loop/backing_file", back, sizeof(back));
+		struct stat bs;
+		if (!back[0] || stat(back, &bs) < 0 || bs.st_dev != st->st_dev || bs.st_ino != st->st_ino)
+			continue;
+		read_attr(dir, "dev", devattr, sizeof(devattr));
+		unsigned ma, mi;
+		char holder[8];
+		if (sscanf(devattr, "%u:%u", &ma, &mi) == 2)
+			collect_devs(makedev(ma, mi), set, holder, sizeof(holder));
+	}
+	closedir(d);
+}
+
+size_t device_source_rw_mounts(const struct cli_source *src, char (*mnt)[4096], size_t max)
+{
+	static struct devset set;
+	memset(&set, 0, sizeof(set));
+	char holder[600];
+	if (src->is_block)
+		collect_devs(src->st.st_rdev, &set, holder, sizeof(holder));
+	else
+		loops_backed_by(&src->st, &set);
+	if (!set.n)
+		return 0;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return 0;
+	char *line = NULL;
+	size_t cap = 0, n = 0;
+	while (n < max && getline(&line, &cap, f) > 0) {
+		unsigned ma, mi;
+		char where[4096], opts[1024];
+		if (sscanf(line, "%*u %*u %u:%u %*s %4095s %1023s", &ma, &mi, where, opts) != 4)
+			continue;
+		bool hit = devset_has(&set, makedev(ma, mi));
+		char *sep = strstr(line, " - ");
+		if (!hit && sep) {
+			char fstype[256], source[4096];
+			if (sscanf(sep + 3, "%255s %4095s", fstype, source) == 2) {
+				unescape(source);
+				hit = path_in_set(source, &set);
+			}
+		}
+		if (!hit || strncmp(opts, "rw", 2) != 0 || (opts[2] && opts[2] != ','))
+			continue;
+		unescape(where);
+		snprintf(mnt[n++], 4096, "%s", where);
+	}
+	free(line);
+	fclose(f);
+	return n;
+}

@@ -11,6 +11,7 @@
 #define IMAGO_CLI_DEVICE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
 
@@ -39,6 +40,11 @@ int device_block_geometry(int fd, uint64_t *size, uint32_t *logical, uint32_t *p
 /* Refuse (EXIT_REFUSED) a block device st that is mounted, used as swap, or held by
  * another device (device-mapper, RAID), itself or through one of its partitions. */
 int device_check_unused(const struct stat *st, const char *path);
+
+/* Mount points of filesystems on the source that are mounted read-write: on the device
+ * or its partitions, or, for a regular file, on a loop device backed by it. Up to max
+ * paths into mnt (each PATH_MAX bytes); returns how many were found. */
+size_t device_source_rw_mounts(const struct cli_source *src, char (*mnt)[4096], size_t max);
 
 /* Same file or same block device. */
 bool device_same(const struct stat *a, const struct stat *b);

@@ -10,6 +10,7 @@
 static const struct cli_command commands[] = {
 	{"create", "image a disk or file into an imago image", cmd_create, cmd_create_help},
 	{"restore", "write an image back to a file or disk", cmd_restore, cmd_restore_help},
+	{"clone", "copy a disk to a disk or file, used data only", cmd_clone, cmd_clone_help},
 	{"verify", "check an image (and compare it with its source)", cmd_verify,
 	 cmd_verify_help},
 	{"info", "show what an image holds", cmd_info, cmd_info_help},
@@ -46,7 +47,7 @@ int cli_getopt_error(int c, char **argv)
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		return cli_usage_error("a COMMAND is needed (create, restore, verify or info)");
+		return cli_usage_error("a COMMAND is needed (create, restore, clone, verify or info)");
 	const char *name = argv[1];
 	if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0) {
 		printf("imago %s (image format %d.%d)\n", IMAGO_VERSION_STRING,

@@ -66,8 +66,15 @@ void fuzz_fix_checksums(uint8_t *b, size_t n)
 	if (have_header)
 		fuzz_wr64(b + 504, sum(b, 504, 0));
 
-	/* Frames, back to back from offset 512. */
+	/* The allocation map section right after the header; frames follow it back to back. */
 	size_t off = 512, frames = 0;
+	if (have_header && n - 512 >= 32 && memcmp(b + 512, "IMGA", 4) == 0) {
+		uint64_t len = fuzz_rd64(b + 512 + 16);
+		if (len <= n - 512 - 32) {
+			fuzz_wr64(b + 512 + 24 + len, sum(b + 512, (size_t)(24 + len), 0));
+			off = 512 + 32 + (size_t)len;
+		}
+	}
 	while (have_header && frames++ < FIX_FRAMES_MAX && n - off >= 48 &&
 	       memcmp(b + off, "IMGF", 4) == 0) {
 		uint8_t *f = b + off;

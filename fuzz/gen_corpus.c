@@ -102,8 +102,17 @@ struct image {
 	size_t n;
 };
 
+static struct image make_smart(const struct piece *pieces, uint32_t chunk, int level,
+			       const char *const *meta, const struct imago_extent *alloc, size_t nalloc);
+
 static struct image make(const struct piece *pieces, uint32_t chunk, int level,
 			 const char *const *meta)
+{
+	return make_smart(pieces, chunk, level, meta, NULL, 0);
+}
+
+static struct image make_smart(const struct piece *pieces, uint32_t chunk, int level,
+			       const char *const *meta, const struct imago_extent *alloc, size_t nalloc)
 {
 	size_t dev = 0;
 	for (const struct piece *p = pieces; p->len != (size_t)-1; p++)
@@ -137,6 +146,8 @@ static struct image make(const struct piece *pieces, uint32_t chunk, int level,
 		.level = level,
 		.threads = 1,
 		.metadata = meta,
+		.alloc = alloc,
+		.alloc_count = nalloc,
 	};
 	struct imago_create_result res;
 	struct imago_err err;
@@ -246,6 +257,30 @@ static void plain_seeds(void)
 	struct image img = make(many, K64, 0, NULL);
 	save("many-frames", img.b, img.n);
 	free(img.b);
+
+	/* Smart images: an allocation map with FREE runs inside chunks, across whole chunks,
+	 * at the start and at the end; a chunk whose USED bytes are all zero. */
+	struct piece sp[] = { { 6 * K64 + 1234, F_TEXT }, END };
+	static const struct imago_extent al[] = {
+		{ 0, 5000, IMAGO_FREE },
+		{ 5000, K64 - 5000 + 100, IMAGO_USED },
+		{ K64 + 100, 2 * K64, IMAGO_FREE },
+		{ 3 * K64 + 100, 4000, IMAGO_USED },
+		{ 3 * K64 + 4100, 2 * K64 - 4100, IMAGO_FREE },
+		{ 5 * K64, K64 + 1000, IMAGO_USED },
+		{ 6 * K64 + 1000, 234, IMAGO_FREE },
+	};
+	img = make_smart(sp, K64, 0, NULL, al, sizeof(al) / sizeof(al[0]));
+	save("smart-free-runs", img.b, img.n);
+	free(img.b);
+	struct piece zp[] = { { K64, F_ZERO }, { K64, F_PATTERN }, { K64, F_ZERO }, END };
+	static const struct imago_extent zal[] = {
+		{ 0, 1000, IMAGO_USED }, { 1000, K64 - 1000, IMAGO_FREE },
+		{ K64, K64, IMAGO_USED }, { 2 * K64, K64, IMAGO_FREE },
+	};
+	img = make_smart(zp, K64, 0, NULL, zal, sizeof(zal) / sizeof(zal[0]));
+	save("smart-zero-used", img.b, img.n);
+	free(img.b);
 }
 
 /* Where the regions of an image are. */
@@ -268,7 +303,7 @@ static struct layout locate(const struct image *img)
 	l.meta = (size_t)rd64(t + 8);
 	l.ext = (size_t)rd64(t + 16);
 	l.idx = (size_t)rd64(t + 24);
-	for (size_t off = 512; off < l.meta;) {
+	for (size_t off = (size_t)rd64(img->b + 56); off < l.meta;) {
 		const uint8_t *f = img->b + off;
 		if (memcmp(f, "IMGF", 4) != 0)
 			die("locate", "no frame where one should be");

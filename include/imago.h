@@ -73,12 +73,19 @@ struct imago_create_opts {
 	int level;               /* zstd level 1..19; 0 = default */
 	unsigned threads;        /* 0 = all online CPUs */
 	const char *const *metadata; /* NULL-terminated key, value, key, value, ... or NULL */
+	/* Smart imaging: the allocation map of the source (runs of USED and FREE tiling
+	 * [0, source_size), sorted and coalesced), or NULL to keep every byte (sector mode).
+	 * FREE bytes are not read (the source must then allow pread) and not stored. */
+	const struct imago_extent *alloc;
+	size_t alloc_count;
 	imago_progress_fn progress;
 	void *progress_opaque;
 };
 
 struct imago_create_result {
 	uint64_t device_size;
+	uint64_t bytes_read;     /* source bytes read (USED bytes in smart mode) */
+	uint64_t free_bytes;     /* FREE bytes: neither read nor stored */
 	uint64_t stored_bytes;   /* payload bytes of DATA frames */
 	uint64_t image_bytes;    /* everything written */
 	uint64_t data_chunks, zero_chunks;
@@ -134,6 +141,8 @@ const struct imago_err *imago_image_error(const imago_image *img);
 enum imago_restore_flags {
 	IMAGO_RESTORE_SPARSE = 1 << 0,    /* target reads as zeros already: skip zero writes */
 	IMAGO_RESTORE_BLOCKDEV = 1 << 1,  /* target is a block device */
+	IMAGO_RESTORE_DISCARD_FREE = 1 << 2, /* discard (TRIM / punch) FREE ranges afterwards */
+	IMAGO_RESTORE_ZERO_FREE = 1 << 3,    /* zero FREE ranges afterwards */
 };
 
 struct imago_restore_opts {
@@ -143,6 +152,11 @@ struct imago_restore_opts {
 	uint64_t target_size;    /* bytes available on the target (0 = grow as needed) */
 	unsigned flags;
 	unsigned threads;        /* 0 = all online CPUs */
+	/* Restore only the device bytes [window_offset, window_offset + window_length),
+	 * written at target offset (device offset - window_offset): one partition of a disk
+	 * image, or a disk image onto a smaller disk. Both 0: the whole device. The whole
+	 * image is still read and checked. */
+	uint64_t window_offset, window_length;
 	imago_progress_fn progress;
 	void *progress_opaque;
 };
@@ -178,6 +192,33 @@ struct imago_verify_result {
  * -EILSEQ: the image is sound but differs from the source given with against_fd. */
 int imago_verify(const struct imago_verify_opts *opts, struct imago_verify_result *res,
 		 struct imago_err *err);
+
+/* ---------------------------------------------------------------- clone */
+
+struct imago_clone_opts {
+	int source_fd;           /* read with pread */
+	uint64_t source_size;
+	/* USED/FREE runs tiling [0, source_size) (as for create), or NULL for every byte */
+	const struct imago_extent *alloc;
+	size_t alloc_count;
+	int target_fd;           /* written with pwrite at the same offsets */
+	uint64_t target_size;    /* bytes at or past this are not written (0 = source_size) */
+	unsigned flags;          /* IMAGO_RESTORE_SPARSE / _BLOCKDEV / _DISCARD_FREE / _ZERO_FREE */
+	unsigned threads;
+	imago_progress_fn progress;
+	void *progress_opaque;
+};
+
+struct imago_clone_result {
+	uint64_t bytes_read, bytes_written;
+	uint8_t digest[IMAGO_DIGEST_LEN]; /* content digest of what was copied (FREE as zeros) */
+};
+
+/* Copy the USED bytes of a source to a target (disk to disk or file) in one pass, reading
+ * ahead while writing. FREE bytes are left alone on the target (or discarded / zeroed
+ * with the flags); on a sparse target, zero blocks are not written. */
+int imago_clone(const struct imago_clone_opts *opts, struct imago_clone_result *res,
+		struct imago_err *err);
 
 /* Content digest (docs/FORMAT.md §7) of size bytes read from fd. */
 int imago_digest_fd(int fd, uint64_t size, unsigned threads, uint8_t out[IMAGO_DIGEST_LEN],

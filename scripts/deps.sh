@@ -12,7 +12,7 @@ set -euo pipefail
 packages=(
 	# build
 	build-essential meson ninja-build pkg-config
-	libzstd-dev libxxhash-dev libssl-dev
+	libzstd-dev libxxhash-dev libssl-dev zlib1g-dev
 	# filesystem allocation readers (smart imaging)
 	libext2fs-dev ntfs-3g-dev
 	# fuzzing (libFuzzer) and the sanitizer build
@@ -20,7 +20,7 @@ packages=(
 	# demo and tests: real partition tables, filesystems, loop and device-mapper devices;
 	# btrfs (data checksums) gives the fault tests a real kernel EIO
 	fdisk gdisk e2fsprogs dosfstools mtools btrfs-progs util-linux mount dmsetup kmod
-	ntfs-3g exfatprogs xfsprogs
+	ntfs-3g exfatprogs exfat-fuse xfsprogs
 	# peers and helpers for tests and benchmarks
 	zstd xxhash qemu-utils jq python3 time coreutils xxd partclone
 )

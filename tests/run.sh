@@ -23,6 +23,8 @@
 #   - a listed program that is missing, or a replay without a corpus, is a FAIL.
 #
 # --prefix P puts P in front of every test name printed (e.g. "asan/").
+# --exclude-cli GLOB leaves the tests/cli scripts whose base name matches GLOB out of this
+# run (repeatable); they are neither run nor counted, and the runner says so.
 # --counts FILE also writes "PASSED FAILED" to FILE.
 # Environment: TEST_TIMEOUT (seconds per program, default 300), TEST_VERBOSE=1 (print
 # every line of every program, not only FAIL lines and the per-program summary).
@@ -34,11 +36,13 @@ set -uo pipefail
 
 prefix=""
 counts_file=""
+excludes=()
 while (($#)); do
 	case $1 in
 	--prefix) prefix=${2?--prefix needs a value}; shift 2 ;;
 	--prefix=*) prefix=${1#--prefix=}; shift ;;
 	--counts) counts_file=${2?--counts needs a value}; shift 2 ;;
+	--exclude-cli) excludes+=("${2?--exclude-cli needs a value}"); shift 2 ;;
 	--counts=*) counts_file=${1#--counts=}; shift ;;
 	-h | --help) sed -n '3,/^set /{/^#/{s/^# \{0,1\}//;p}}' "$0"; exit 0 ;;
 	--) shift; break ;;
@@ -232,8 +236,18 @@ fi
 if [[ ! -x $build/imago ]]; then
 	fail "cli" "$build/imago not built"
 fi
+left_out=()
 for s in "${scripts[@]}"; do
 	base=$(basename "$s" .sh)
+	skip=0
+	for x in "${excludes[@]}"; do
+		# shellcheck disable=SC2053 # a glob on purpose
+		[[ $base.sh == $x ]] && skip=1
+	done
+	if ((skip)); then
+		left_out+=("$base.sh")
+		continue
+	fi
 	tmp="$rundir/cli-$base"
 	mkdir -p "$tmp"
 	run_prog "cli/$base.sh" "$logdir/cli/$base.log" \
@@ -269,6 +283,9 @@ for r in "${replays[@]}"; do
 done
 
 echo "== logs: $logdir"
+if ((${#left_out[@]})); then
+	echo "== not in this run (--exclude-cli, not counted): ${left_out[*]}"
+fi
 if ((${#failures[@]})); then
 	echo "== failures:"
 	printf '   %s\n' "${failures[@]}"

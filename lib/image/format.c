@@ -6,6 +6,7 @@
 #include <xxhash.h>
 
 #include "image/format.h"
+#include "extent/extent_map.h"
 
 const uint8_t fmt_magic[8] = { 0x89, 'I', 'M', 'G', '\r', '\n', 0x1a, '\n' };
 static const uint8_t trailer_magic[8] = { 'I', 'M', 'G', 'T', 'R', 'A', 'I', 'L' };
@@ -35,6 +36,7 @@ void fmt_header_encode(const struct fmt_header *h, uint8_t out[FMT_HEADER_SIZE])
 	put_le32(out + 48, h->physical_sector_size);
 	out[52] = h->codec;
 	out[53] = h->level;
+	put_le64(out + 56, h->frames_offset);
 	put_le64(out + 504, fmt_xxh3(out, 504, 0));
 }
 
@@ -60,6 +62,7 @@ int fmt_header_decode(const uint8_t in[FMT_HEADER_SIZE], struct fmt_header *h, c
 	h->physical_sector_size = get_le32(in + 48);
 	h->codec = in[52];
 	h->level = in[53];
+	h->frames_offset = get_le64(in + 56);
 	if (h->version_major != IMAGO_FORMAT_MAJOR) {
 		*why = "unsupported format version (made by a newer imago?)";
 		return -ENOTSUP;
@@ -70,6 +73,12 @@ int fmt_header_decode(const uint8_t in[FMT_HEADER_SIZE], struct fmt_header *h, c
 	}
 	if (h->header_size != FMT_HEADER_SIZE) {
 		*why = "bad header size";
+		return -EBADMSG;
+	}
+	if (h->frames_offset < FMT_HEADER_SIZE + fmt_alloc_section_size(0) ||
+	    h->frames_offset - FMT_HEADER_SIZE > fmt_alloc_section_size(FMT_ALLOC_MAX_RUNS) ||
+	    (h->frames_offset - FMT_HEADER_SIZE - fmt_alloc_section_size(0)) % FMT_EXTENT_ENTRY_SIZE) {
+		*why = "bad frames offset in header (allocation map size)";
 		return -EBADMSG;
 	}
 	if (!fmt_chunk_size_valid(h->chunk_size)) {
@@ -283,4 +292,58 @@ int fmt_metadata_parse(const uint8_t *p, uint64_t len, uint64_t count, char ***k
 bad:
 	free(kv);
 	return -EBADMSG;
+}
+
+int fmt_alloc_decode(const uint8_t *p, uint64_t len, uint64_t count, uint64_t device_size,
+		     struct extent_map *m, const char **why)
+{
+	if (count > FMT_ALLOC_MAX_RUNS || len != count * FMT_EXTENT_ENTRY_SIZE) {
+		*why = "allocation map count does not match its length";
+		return -EBADMSG;
+	}
+	struct imago_extent *v = malloc((size_t)(count ? count : 1) * sizeof(*v));
+	if (!v) {
+		*why = "out of memory";
+		return -ENOMEM;
+	}
+	for (uint64_t i = 0; i < count; i++) {
+		fmt_extent_decode(p + i * FMT_EXTENT_ENTRY_SIZE, &v[i]);
+		if (v[i].state != IMAGO_USED && v[i].state != IMAGO_FREE) {
+			free(v);
+			*why = "allocation map holds a state other than used or free";
+			return -EBADMSG;
+		}
+	}
+	if (extent_map_adopt(m, v, (size_t)count, device_size) < 0) {
+		free(v);
+		*why = "allocation map is not a sorted, coalesced tiling of the device";
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+int fmt_alloc_matches(const struct extent_map *alloc, const struct extent_map *final, uint64_t *at)
+{
+	/* Walk both run lists together; at each step the overlap of the current runs must be
+	 * FREE in both or in neither. */
+	size_t i = 0, j = 0;
+	uint64_t pos = 0;
+	while (i < alloc->n && j < final->n) {
+		const struct imago_extent *a = &alloc->v[i], *f = &final->v[j];
+		if ((a->state == IMAGO_FREE) != (f->state == IMAGO_FREE)) {
+			*at = pos;
+			return -EBADMSG;
+		}
+		uint64_t ae = a->offset + a->length, fe = f->offset + f->length;
+		pos = ae < fe ? ae : fe;
+		if (ae == pos)
+			i++;
+		if (fe == pos)
+			j++;
+	}
+	if (alloc->size != final->size) {
+		*at = pos;
+		return -EBADMSG;
+	}
+	return 0;
 }

@@ -33,6 +33,9 @@ enum fmt_frame_type {
 #define FMT_SEC_METADATA 0x4d474d49u /* "IMGM" as little-endian u32 */
 #define FMT_SEC_EXTENTS 0x45474d49u  /* "IMGE" */
 #define FMT_SEC_INDEX 0x49474d49u    /* "IMGI" */
+#define FMT_SEC_ALLOC 0x41474d49u    /* "IMGA": the allocation map, right after the header */
+/* Most runs an allocation map may have (bounds what a streaming reader must hold). */
+#define FMT_ALLOC_MAX_RUNS (4u << 20)
 #define FMT_FRAME_MAGIC 0x46474d49u  /* "IMGF" */
 
 struct fmt_header {
@@ -43,6 +46,7 @@ struct fmt_header {
 	uint32_t chunk_size;
 	uint32_t logical_sector_size, physical_sector_size;
 	uint8_t codec, level;
+	uint64_t frames_offset; /* where the first frame starts: after the allocation map */
 	uint64_t checksum; /* filled by decode; computed by encode */
 };
 
@@ -131,6 +135,23 @@ static inline uint64_t fmt_chunk_len(uint64_t device_size, uint32_t chunk_size, 
 	uint64_t rest = device_size - off;
 	return rest < chunk_size ? rest : chunk_size;
 }
+
+/* Size of the allocation map section (header, runs, checksum) for `runs` runs. */
+static inline uint64_t fmt_alloc_section_size(uint64_t runs)
+{
+	return FMT_SECTION_HDR_SIZE + runs * FMT_EXTENT_ENTRY_SIZE + FMT_SECTION_TAIL_SIZE;
+}
+
+/* Decode an allocation map payload (count runs) into m, a map of device_size bytes:
+ * runs must tile the device, be coalesced, and be USED or FREE. 0 or -EBADMSG/-ENOMEM,
+ * *why says what. */
+struct extent_map;
+int fmt_alloc_decode(const uint8_t *p, uint64_t len, uint64_t count, uint64_t device_size,
+		     struct extent_map *m, const char **why);
+
+/* The final extent map must agree with the allocation map: exactly the same FREE bytes.
+ * 0, or -EBADMSG with *at the first device byte where they disagree. */
+int fmt_alloc_matches(const struct extent_map *alloc, const struct extent_map *final, uint64_t *at);
 
 /* Metadata section payload: parse into a NULL-free array of key/value strings
  * (allocated as one block; free(*kv)). Checks every length against the payload. */

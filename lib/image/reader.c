@@ -78,7 +78,7 @@ int reader_check_index(const struct fmt_header *hdr, uint64_t data_end, const st
 		       uint64_t index_offset, struct imago_err *err)
 {
 	uint64_t cs = hdr->chunk_size, dsize = hdr->device_size;
-	uint64_t prev_end = FMT_HEADER_SIZE;
+	uint64_t prev_end = hdr->frames_offset;
 	size_t k = 0;
 	for (size_t i = 0; i < nidx; i++) {
 		const struct fmt_index_entry *e = &idx[i];
@@ -146,7 +146,7 @@ static int open_checked(struct imago_image *img, struct imago_err *err)
 		return r;
 	if ((r = fmt_header_decode(hb, &img->hdr, &why)) < 0)
 		return err_set(err, r, 0, -1, -1, "%s: %s", img->name, why);
-	if (img->file_size < FMT_HEADER_SIZE + FMT_TRAILER_SIZE + 3 * (FMT_SECTION_HDR_SIZE + 8))
+	if (img->file_size < img->hdr.frames_offset + FMT_TRAILER_SIZE + 3 * (FMT_SECTION_HDR_SIZE + 8))
 		return err_set(err, -EBADMSG, (int64_t)img->file_size, -1, -1,
 			       "%s: cut short at byte %llu: the image is incomplete (no trailer)",
 			       img->name, (unsigned long long)img->file_size);
@@ -160,13 +160,22 @@ static int open_checked(struct imago_image *img, struct imago_err *err)
 		return err_set(err, -EBADMSG, (int64_t)toff, -1, -1,
 			       "%s: trailer does not belong to this header (mixed-up or damaged image)", img->name);
 	const struct fmt_trailer *t = &img->trl;
-	if (t->metadata_offset < FMT_HEADER_SIZE || t->extents_offset <= t->metadata_offset ||
+	if (t->metadata_offset < img->hdr.frames_offset || t->extents_offset <= t->metadata_offset ||
 	    t->index_offset <= t->extents_offset || t->index_offset >= toff)
 		return err_set(err, -EBADMSG, (int64_t)toff, -1, -1,
 			       "%s: trailer section offsets are invalid", img->name);
 
 	struct fmt_section s;
 	uint8_t *p = NULL;
+	/* allocation map, between the header and the first frame */
+	if ((r = read_section(img, FMT_HEADER_SIZE, img->hdr.frames_offset, FMT_SEC_ALLOC,
+			      "allocation map", &s, &p, err)) < 0)
+		return r;
+	r = fmt_alloc_decode(p, s.length, s.count, img->hdr.device_size, &img->alloc, &why);
+	free(p);
+	if (r < 0)
+		return err_set(err, r, FMT_HEADER_SIZE, -1, -1, "%s: %s (section at byte %d)", img->name,
+			       why, FMT_HEADER_SIZE);
 	/* metadata */
 	if ((r = read_section(img, t->metadata_offset, t->extents_offset, FMT_SEC_METADATA, "metadata",
 			      &s, &p, err)) < 0)
@@ -201,6 +210,11 @@ static int open_checked(struct imago_image *img, struct imago_err *err)
 			       "%s: extent map is inconsistent (section at byte %llu)", img->name,
 			       (unsigned long long)t->extents_offset);
 	}
+	uint64_t at;
+	if (fmt_alloc_matches(&img->alloc, &img->map, &at) < 0)
+		return err_set(err, -EBADMSG, (int64_t)t->extents_offset, (int64_t)at, -1,
+			       "%s: the extent map and the allocation map disagree at device byte %llu",
+			       img->name, (unsigned long long)at);
 	/* index */
 	if ((r = read_section(img, t->index_offset, toff, FMT_SEC_INDEX, "index", &s, &p, err)) < 0)
 		return r;
@@ -272,6 +286,7 @@ void imago_image_close(imago_image *img)
 	if (img->own_fd)
 		close(img->fd);
 	extent_map_free(&img->map);
+	extent_map_free(&img->alloc);
 	free(img->idx);
 	free(img->meta);
 	free(img->name);

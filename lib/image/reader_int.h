@@ -19,6 +19,7 @@ struct imago_image {
 	struct fmt_header hdr;
 	struct fmt_trailer trl;
 	struct extent_map map;
+	struct extent_map alloc;  /* the allocation map (USED/FREE as known before reading) */
 	struct fmt_index_entry *idx;
 	size_t nidx;
 	char **meta;          /* key, value, ..., NULL */

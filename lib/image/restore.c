@@ -10,7 +10,8 @@ int imago_restore(const struct imago_restore_opts *o, struct imago_restore_resul
 	struct stream_opts so = { .mode = STREAM_RESTORE, .image_fd = o->image_fd,
 				  .name = o->image_name ? o->image_name : "image",
 				  .target_fd = o->target_fd, .target_size = o->target_size,
-				  .flags = o->flags, .against_fd = -1, .threads = o->threads,
+				  .flags = o->flags, .against_fd = -1,
+				  .window_offset = o->window_offset, .window_length = o->window_length, .threads = o->threads,
 				  .progress = o->progress, .progress_opaque = o->progress_opaque };
 	struct stream_result sr;
 	int r = stream_run(&so, &sr, err);

@@ -17,13 +17,13 @@
 #include "image/format.h"
 #include "image/reader_int.h"
 #include "image/stream.h"
+#include "image/target.h"
 #include "pipeline/pipeline.h"
 #include "util/err.h"
 #include "util/zero.h"
 #include "util/progress.h"
 #include "util/xio.h"
 
-#define SPARSE_BLOCK 4096u
 #define META_MAX (16u << 20)   /* metadata read from a pipe; ours is a few hundred bytes */
 
 /* job->u[] fields */
@@ -40,9 +40,12 @@ struct sctx {
 	struct imago_image *img;     /* opened up front when the image is seekable */
 	struct fmt_header hdr;
 	uint8_t hdr_bytes[FMT_HEADER_SIZE];
+	struct extent_map alloc;     /* the allocation map: FREE bytes are never written or compared */
+	uint64_t wlo, whi;           /* restore window: device bytes written, at offset - wlo */
 	uint64_t cs, dsize;
 	size_t pcap, leaves_len;
-	bool against, restore, sparse;
+	bool against, restore;
+	struct target tgt;           /* restore: written by the consumer */
 	ZSTD_DCtx **dctx;
 
 	/* producer */
@@ -66,7 +69,6 @@ struct sctx {
 	uint64_t stored, written, chunks;
 	uint64_t differs_at;         /* first differing device byte + 1, 0 if none */
 	struct progress_clock clock;
-	uint8_t *zeros;
 };
 
 static int grow(void **v, size_t *cap, size_t n, size_t elem)
@@ -80,6 +82,27 @@ static int grow(void **v, size_t *cap, size_t n, size_t elem)
 	*v = p;
 	*cap = nc;
 	return 0;
+}
+
+/* The next piece of [*pos, end) that is not FREE in the allocation map, in [*b, *e);
+ * false when none is left. The map is coalesced: kept bytes come in one run per gap. */
+static bool next_kept(const struct extent_map *m, uint64_t *pos, uint64_t end, uint64_t *b,
+		      uint64_t *e)
+{
+	while (*pos < end) {
+		ptrdiff_t x = extent_map_find(m, *pos);
+		if (x < 0)
+			return false;
+		const struct imago_extent *r = &m->v[x];
+		uint64_t re = r->offset + r->length < end ? r->offset + r->length : end;
+		bool kept = r->state != IMAGO_FREE;
+		*b = *pos;
+		*e = re;
+		*pos = re;
+		if (kept)
+			return true;
+	}
+	return false;
 }
 
 static int rd_stream(struct sctx *s, void *buf, size_t len, struct imago_err *err, const char *what)
@@ -110,6 +133,13 @@ static int read_against(struct sctx *s, struct pl_job *j, uint64_t off, uint64_t
 			       strerror((int)-r));
 	/* Past the source's end there is nothing to compare with: j->u[U_DIFF] notes it. */
 	j->u[U_DIFF] = (uint64_t)r < len ? off + (uint64_t)r + 1 : 0;
+	/* FREE bytes are not in the image (they read as zeros): their content does not count. */
+	uint64_t pos = off, kb, ke, done = off;
+	while (next_kept(&s->alloc, &pos, off + (uint64_t)r, &kb, &ke)) {
+		memset(dst + (done - off), 0, (size_t)(kb - done));
+		done = ke;
+	}
+	memset(dst + (done - off), 0, (size_t)(off + (uint64_t)r - done));
 	return 0;
 }
 
@@ -260,8 +290,6 @@ static int produce(void *vctx, struct pl_job *j)
 
 /* ------------------------------------------------------------------ workers */
 
-static int write_data(struct sctx *s, struct pl_job *j);
-
 static uint64_t first_diff(const uint8_t *a, const uint8_t *b, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
@@ -301,26 +329,12 @@ static int work(void *vctx, struct pl_job *j, unsigned worker)
 		if (!j->u[U_DIFF] || j->u[U_OFF] + d + 1 < j->u[U_DIFF])
 			j->u[U_DIFF] = j->u[U_OFF] + d + 1;
 	}
-	if (s->sparse) {
-		uint8_t *zmap = j->aux + s->leaves_len;
-		for (size_t b = 0, i = 0; b < len; b += SPARSE_BLOCK, i++) {
-			size_t n = len - b < SPARSE_BLOCK ? (size_t)(len - b) : SPARSE_BLOCK;
-			zmap[i] = (uint8_t)buf_is_zero(j->out + b, n);
-		}
-	}
-	/* Write here, while the chunk is still in this core's cache: chunks cover disjoint
-	 * ranges, so the order of writes does not matter; failures are still reported in
-	 * device order by the consumer (U_WHY 1 marks a target error). */
-	if (s->restore && (r = write_data(s, j)) < 0) {
-		j->u[U_WHY] = 1;
-		return r;
-	}
 	return 0;
 }
 
 /* ------------------------------------------------------------------ consumer */
 
-static int target_err(struct sctx *s, int r, uint64_t off)
+static int write_err(struct sctx *s, int r, uint64_t off)
 {
 	return err_set(s->err, r, -1, (int64_t)off, -1,
 		       r == -ENOSPC ? "target is full at device byte %llu: restore stopped, the target is incomplete"
@@ -328,49 +342,82 @@ static int target_err(struct sctx *s, int r, uint64_t off)
 		       (unsigned long long)off, strerror(-r));
 }
 
-static int write_zeros(struct sctx *s, uint64_t off, uint64_t len)
+/* Clip [*lo, *hi) to the restore window; false when nothing is left. */
+static bool clip_window(const struct sctx *s, uint64_t *lo, uint64_t *hi)
 {
-	int fd = s->o->target_fd;
-	if (s->o->flags & IMAGO_RESTORE_BLOCKDEV) {
-		uint64_t range[2] = { off, len };
-		if (off % 512 == 0 && len % 512 == 0 && ioctl(fd, BLKZEROOUT, range) == 0)
-			return 0;
-	} else if (fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0) {
+	if (*lo < s->wlo)
+		*lo = s->wlo;
+	if (*hi > s->whi)
+		*hi = s->whi;
+	return *lo < *hi;
+}
+
+/* Write the chunk's kept (not FREE) bytes inside the window, at their target offsets
+ * (device offset - window start). */
+static int write_data(struct sctx *s, struct pl_job *j, uint64_t *failed_at)
+{
+	uint64_t off = j->u[U_OFF], len = j->u[U_LEN], lo = off, hi = off + len, b, e;
+	if (!clip_window(s, &lo, &hi))
 		return 0;
-	}
-	for (uint64_t done = 0; done < len;) {
-		size_t n = (size_t)(len - done < s->cs ? len - done : s->cs);
-		int r = xpwrite_full(fd, s->zeros, n, off + done);
-		if (r < 0)
+	uint64_t pos = lo;
+	while (next_kept(&s->alloc, &pos, hi, &b, &e)) {
+		int r = target_write(&s->tgt, j->out + (b - off), b - s->wlo, (size_t)(e - b));
+		if (r < 0) {
+			*failed_at = b;
 			return r;
-		done += n;
+		}
 	}
 	return 0;
 }
 
-static int write_data(struct sctx *s, struct pl_job *j)
+/* Zero the kept bytes of [off, off + len) (a ZERO frame may span FREE bytes). */
+static int write_zero_frame(struct sctx *s, uint64_t off, uint64_t len, uint64_t *failed_at)
 {
-	uint64_t off = j->u[U_OFF], len = j->u[U_LEN];
-	if (!s->sparse)
-		return xpwrite_full(s->o->target_fd, j->out, (size_t)len, off);
-	/* The target reads as zeros already: write only the runs of non-zero blocks. */
-	const uint8_t *zmap = j->aux + s->leaves_len;
-	size_t nb = (size_t)((len + SPARSE_BLOCK - 1) / SPARSE_BLOCK);
-	for (size_t i = 0; i < nb;) {
-		if (zmap[i]) {
-			i++;
-			continue;
-		}
-		size_t k = i;
-		while (k < nb && !zmap[k])
-			k++;
-		uint64_t b = (uint64_t)i * SPARSE_BLOCK, e = (uint64_t)k * SPARSE_BLOCK;
-		if (e > len)
-			e = len;
-		int r = xpwrite_full(s->o->target_fd, j->out + b, (size_t)(e - b), off + b);
-		if (r < 0)
+	uint64_t lo = off, hi = off + len, b, e;
+	if (!clip_window(s, &lo, &hi))
+		return 0;
+	uint64_t pos = lo;
+	while (next_kept(&s->alloc, &pos, hi, &b, &e)) {
+		int r = target_zero(&s->tgt, b - s->wlo, e - b);
+		if (r < 0) {
+			*failed_at = b;
 			return r;
-		i = k;
+		}
+		if (!s->tgt.sparse)
+			s->written += e - b;
+	}
+	return 0;
+}
+
+/* --discard / --zero-free: FREE ranges inside the window, after a successful restore.
+ * Discarding is best effort (a device without TRIM keeps its data); zeroing is not. On a
+ * new sparse file FREE ranges are holes already. */
+static int treat_free(struct sctx *s)
+{
+	int fd = s->o->target_fd;
+	bool blk = s->o->flags & IMAGO_RESTORE_BLOCKDEV;
+	bool zero = s->o->flags & IMAGO_RESTORE_ZERO_FREE;
+	for (size_t i = 0; i < s->alloc.n; i++) {
+		const struct imago_extent *e = &s->alloc.v[i];
+		uint64_t lo = e->offset, hi = e->offset + e->length;
+		if (e->state != IMAGO_FREE || !clip_window(s, &lo, &hi))
+			continue;
+		uint64_t off = lo - s->wlo, len = hi - lo;
+		if (zero) {
+			int r = target_zero(&s->tgt, off, len);
+			if (r < 0)
+				return write_err(s, r, lo);
+			if (!s->tgt.sparse)
+				s->written += len;
+		} else if (blk) {
+			/* BLKDISCARD wants whole logical sectors. */
+			uint64_t a = (off + 4095) / 4096 * 4096, b = (off + len) / 4096 * 4096;
+			uint64_t range[2] = { a, b - a };
+			if (b > a)
+				ioctl(fd, BLKDISCARD, range);
+		} else {
+			fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len);
+		}
 	}
 	return 0;
 }
@@ -380,8 +427,6 @@ static int consume(void *vctx, struct pl_job *j)
 	struct sctx *s = vctx;
 	uint64_t off = j->u[U_OFF], len = j->u[U_LEN];
 	int r;
-	if (j->status < 0 && j->u[U_WHY] == 1)
-		return target_err(s, j->status, off);
 	if (j->status < 0) {
 		uint64_t chunk = off / s->cs;
 		const char *why = j->u[U_WHY] ? (const char *)(uintptr_t)j->u[U_WHY] : strerror(-j->status);
@@ -408,15 +453,22 @@ static int consume(void *vctx, struct pl_job *j)
 				return err_set(s->err, -ENOMEM, -1, -1, -1, "out of memory");
 			s->zs[s->nzs++] = (struct zrange){ off, len };
 		}
-		if (r == 0 && s->restore && !s->sparse && (r = write_zeros(s, off, len)) < 0)
-			return target_err(s, r, off);
-		if (r == 0 && s->restore && !s->sparse)
-			s->written += len;
+		if (r == 0 && s->restore) {
+			uint64_t at = off;
+			if ((r = write_zero_frame(s, off, len, &at)) < 0)
+				return write_err(s, r, at);
+		}
 		break;
 	default:
 		r = digest_acc_leaves(&s->dig, j->aux, len);
 		if (r < 0)
 			break;
+		/* Written here, in device order, by this one thread: see target.c. */
+		if (s->restore) {
+			uint64_t at = off;
+			if ((r = write_data(s, j, &at)) < 0)
+				return write_err(s, r, at);
+		}
 		if (grow((void **)&s->seen, &s->capseen, s->nseen, sizeof(*s->seen)) < 0)
 			return err_set(s->err, -ENOMEM, -1, -1, -1, "out of memory");
 		s->seen[s->nseen++] = (struct fmt_index_entry){
@@ -425,7 +477,7 @@ static int consume(void *vctx, struct pl_job *j)
 		s->stored += j->in_len;
 		s->chunks++;
 		if (s->restore)
-			s->written += len; /* written by the worker */
+			s->written += len; /* FREE bytes of the chunk counted too */
 	}
 	if (r < 0)
 		return err_set(s->err, r, -1, (int64_t)off, -1, "internal error in digest");
@@ -502,7 +554,7 @@ static int stream_tail(struct sctx *s, struct imago_image *t)
 	t->nmeta = (size_t)sec.count;
 
 	uint64_t ext_off = s->rpos;
-	uint64_t max_ext = 2 * ((uint64_t)s->nseen + s->nzs) + 2;
+	uint64_t max_ext = 2 * ((uint64_t)s->nseen + s->nzs + s->alloc.n) + 2;
 	if ((r = stream_section(s, NULL, 0, FMT_SEC_EXTENTS, "extent map", UINT64_MAX,
 				max_ext * FMT_EXTENT_ENTRY_SIZE, &sec, &p)) < 0)
 		return r;
@@ -597,21 +649,32 @@ static int final_checks(struct sctx *s, const struct imago_image *t, const uint8
 				   trl->index_offset, s->err);
 	if (r < 0)
 		return r;
-	/* ZERO frames and ZERO extents must be the same ranges. */
+	/* ZERO frames hold exactly the ZERO extents (and may span FREE bytes between them). */
 	uint64_t zbytes = 0, tot[6];
 	for (size_t i = 0; i < s->nzs; i++) {
-		ptrdiff_t x = extent_map_find(&t->map, s->zs[i].off);
-		const struct imago_extent *ex = x >= 0 ? &t->map.v[x] : NULL;
-		if (!ex || ex->state != IMAGO_ZERO || ex->offset + ex->length < s->zs[i].off + s->zs[i].len)
-			return err_set(s->err, -EBADMSG, (int64_t)trl->extents_offset, (int64_t)s->zs[i].off, -1,
-				       "%s: zero frame at device byte %llu is not a zero extent in the map", n,
-				       (unsigned long long)s->zs[i].off);
-		zbytes += s->zs[i].len;
+		uint64_t zo = s->zs[i].off, ze = zo + s->zs[i].len;
+		for (uint64_t pos = zo; pos < ze;) {
+			ptrdiff_t x = extent_map_find(&t->map, pos);
+			const struct imago_extent *ex = x >= 0 ? &t->map.v[x] : NULL;
+			if (!ex || (ex->state != IMAGO_ZERO && ex->state != IMAGO_FREE))
+				return err_set(s->err, -EBADMSG, (int64_t)trl->extents_offset, (int64_t)pos, -1,
+					       "%s: zero frame at device byte %llu is not a zero extent in the map",
+					       n, (unsigned long long)zo);
+			uint64_t xe = ex->offset + ex->length < ze ? ex->offset + ex->length : ze;
+			if (ex->state == IMAGO_ZERO)
+				zbytes += xe - pos;
+			pos = xe;
+		}
 	}
 	extent_map_totals(&t->map, tot);
 	if (tot[IMAGO_ZERO] != zbytes)
 		return err_set(s->err, -EBADMSG, (int64_t)trl->extents_offset, -1, -1,
 			       "%s: the extent map's zero ranges have no zero frames", n);
+	uint64_t at;
+	if (fmt_alloc_matches(&s->alloc, &t->map, &at) < 0)
+		return err_set(s->err, -EBADMSG, (int64_t)trl->extents_offset, (int64_t)at, -1,
+			       "%s: the extent map and the allocation map disagree at device byte %llu",
+			       n, (unsigned long long)at);
 	if (memcmp(digest, trl->digest, IMAGO_DIGEST_LEN) != 0)
 		return err_set(s->err, -EBADMSG, (int64_t)(t->file_size - FMT_TRAILER_SIZE), -1, -1,
 			       "%s: content digest mismatch: the data read back is not what was imaged", n);
@@ -623,7 +686,6 @@ int stream_run(const struct stream_opts *o, struct stream_result *res, struct im
 	err_clear(err);
 	struct sctx s = { .o = o, .err = err, .restore = o->mode == STREAM_RESTORE,
 			  .against = o->mode == STREAM_VERIFY && o->against_fd >= 0 };
-	s.sparse = s.restore && (o->flags & IMAGO_RESTORE_SPARSE);
 	err_clear(&s.prod_err);
 	struct imago_image tail = { .cache_chunk = -1 };
 	const struct imago_image *t = NULL;
@@ -665,23 +727,52 @@ int stream_run(const struct stream_opts *o, struct stream_result *res, struct im
 	}
 	s.cs = s.hdr.chunk_size;
 	s.dsize = s.hdr.device_size;
+	{
+		struct fmt_section sec;
+		uint8_t *p = NULL;
+		uint64_t want = s.hdr.frames_offset - FMT_HEADER_SIZE - fmt_alloc_section_size(0);
+		if ((r = stream_section(&s, NULL, 0, FMT_SEC_ALLOC, "allocation map", want, want, &sec,
+					&p)) < 0)
+			goto out;
+		r = fmt_alloc_decode(p, sec.length, sec.count, s.dsize, &s.alloc, &why);
+		free(p);
+		if (r < 0) {
+			err_set(err, r, FMT_HEADER_SIZE, -1, -1, "%s: %s (section at byte %d)", o->name, why,
+				FMT_HEADER_SIZE);
+			goto out;
+		}
+	}
 	if (res) {
 		memset(res, 0, sizeof(*res));
 		res->device_size = s.dsize; /* known now, even if the run fails later */
 	}
-	if (s.restore && o->target_size && s.dsize > o->target_size) {
+	s.wlo = 0;
+	s.whi = s.dsize;
+	if (s.restore && (o->window_offset || o->window_length)) {
+		if (o->window_offset > s.dsize || o->window_length > s.dsize - o->window_offset ||
+		    !o->window_length) {
+			r = err_set(err, -EINVAL, -1, (int64_t)o->window_offset, -1,
+				    "the range to restore (%llu bytes at %llu) is not inside the device "
+				    "(%llu bytes)", (unsigned long long)o->window_length,
+				    (unsigned long long)o->window_offset, (unsigned long long)s.dsize);
+			goto out;
+		}
+		s.wlo = o->window_offset;
+		s.whi = o->window_offset + o->window_length;
+	}
+	if (s.restore && o->target_size && s.whi - s.wlo > o->target_size) {
 		r = err_set(err, -EFBIG, -1, -1, -1,
 			    "target is too small: the image needs %llu bytes, the target has %llu",
-			    (unsigned long long)s.dsize, (unsigned long long)o->target_size);
+			    (unsigned long long)(s.whi - s.wlo), (unsigned long long)o->target_size);
 		goto out;
 	}
 	s.pcap = ZSTD_compressBound(s.cs);
 	s.leaves_len = digest_leaf_count(s.cs) * DIGEST_LEAF_HASH;
 	cfg = (struct pl_config){ .workers = o->threads, .in_cap = s.pcap + (s.against ? s.cs : 0),
-				  .out_cap = s.cs, .aux_cap = s.leaves_len + s.cs / SPARSE_BLOCK };
+				  .out_cap = s.cs, .aux_cap = s.leaves_len };
 	cfg.workers = pipeline_workers(&cfg);
 	if (!(s.dctx = calloc(cfg.workers, sizeof(*s.dctx))) ||
-	    (s.restore && !s.sparse && !(s.zeros = calloc(1, s.cs)))) {
+	    (s.restore && target_open(&s.tgt, o->target_fd, o->flags, s.cs) < 0)) {
 		r = err_set(err, -ENOMEM, -1, -1, -1, "out of memory");
 		goto out;
 	}
@@ -726,12 +817,16 @@ int stream_run(const struct stream_opts *o, struct stream_result *res, struct im
 		goto out;
 	if (s.restore && !(o->flags & IMAGO_RESTORE_BLOCKDEV)) {
 		struct stat ts;
-		if (fstat(o->target_fd, &ts) == 0 && S_ISREG(ts.st_mode) && (uint64_t)ts.st_size < s.dsize &&
-		    ftruncate(o->target_fd, (off_t)s.dsize) < 0) {
-			r = target_err(&s, -errno, s.dsize);
+		uint64_t want = s.whi - s.wlo;
+		if (fstat(o->target_fd, &ts) == 0 && S_ISREG(ts.st_mode) && (uint64_t)ts.st_size < want &&
+		    ftruncate(o->target_fd, (off_t)want) < 0) {
+			r = write_err(&s, -errno, want);
 			goto out;
 		}
 	}
+	if (s.restore && (o->flags & (IMAGO_RESTORE_DISCARD_FREE | IMAGO_RESTORE_ZERO_FREE)) &&
+	    (r = treat_free(&s)) < 0)
+		goto out;
 	if (res) {
 		res->chunks = s.chunks;
 		res->bytes_written = s.written;
@@ -752,11 +847,13 @@ out:
 		for (unsigned i = 0; i < cfg.workers; i++)
 			ZSTD_freeDCtx(s.dctx[i]);
 	free(s.dctx);
-	free(s.zeros);
+	if (s.restore)
+		target_close(&s.tgt);
 	free(s.seen);
 	free(s.zs);
 	digest_acc_free(&s.dig);
 	extent_map_free(&tail.map);
+	extent_map_free(&s.alloc);
 	free(tail.idx);
 	free(tail.meta);
 	imago_image_close(s.img);

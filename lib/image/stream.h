@@ -21,6 +21,7 @@ struct stream_opts {
 	int target_fd;           /* restore */
 	uint64_t target_size;
 	unsigned flags;          /* enum imago_restore_flags */
+	uint64_t window_offset, window_length; /* restore: see imago_restore_opts */
 	int against_fd;          /* verify: -1 or a source to compare */
 	uint64_t against_size;
 	unsigned threads;

@@ -5,6 +5,7 @@
  * The output is written strictly sequentially, so it may be a pipe.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -33,13 +34,22 @@ struct wctx {
 	int level;
 	ZSTD_CCtx **cctx;
 	unsigned nworkers;
+	/* the allocation map (sector mode: one USED run); FREE bytes are neither read nor stored */
+	const struct imago_extent *av;
+	size_t an;
+	struct imago_extent whole;
+	bool smart;
 
 	/* producer */
 	uint64_t next_off;
+	size_t pcur;                 /* first run not wholly before next_off */
+	uint64_t bytes_read;
 	struct imago_err prod_err;
 
 	/* consumer */
 	struct imago_err *err;
+	uint64_t cpos;               /* device end of what was consumed */
+	size_t ccur;                 /* consumer's cursor into av */
 	uint64_t file_off;
 	struct digest_acc dig;
 	/* The index and the extent map are only written at the end: spool them (memory stays
@@ -63,25 +73,72 @@ static int writer_out(int fd, uint64_t *file_off, const void *buf, size_t len, s
 	return 0;
 }
 
+static int read_err(struct wctx *w, ssize_t r, uint64_t at, uint64_t want_end)
+{
+	if (r < 0)
+		return err_set(&w->prod_err, (int)r, -1, (int64_t)at, (int64_t)(at / w->cs),
+			       "cannot read source at byte %llu (%s): the source has an unreadable area; "
+			       "use a rescue tool for failing media",
+			       (unsigned long long)at, strerror((int)-r));
+	return err_set(&w->prod_err, -EIO, -1, (int64_t)(at + (uint64_t)r), -1,
+		       "source ended at byte %llu, before its size of %llu bytes (did it shrink?)",
+		       (unsigned long long)(at + (uint64_t)r), (unsigned long long)want_end);
+}
+
+/* Smart mode: move next_off to the first chunk holding a USED byte; 0 when none is left. */
+static int skip_free_chunks(struct wctx *w)
+{
+	while (w->next_off < w->size) {
+		while (w->pcur < w->an && w->av[w->pcur].offset + w->av[w->pcur].length <= w->next_off)
+			w->pcur++;
+		const struct imago_extent *e = &w->av[w->pcur];
+		if (e->state != IMAGO_FREE)
+			return 1;
+		uint64_t end = e->offset + e->length;
+		if (end >= w->size)
+			return 0;
+		uint64_t c = end / w->cs * w->cs; /* the chunk of the next (USED) run */
+		if (c <= w->next_off)
+			return 1;
+		w->next_off = c;
+	}
+	return 0;
+}
+
 static int produce(void *vctx, struct pl_job *j)
 {
 	struct wctx *w = vctx;
+	if (w->smart && !skip_free_chunks(w))
+		return 0;
 	if (w->next_off >= w->size)
 		return 0;
-	uint64_t len = w->size - w->next_off < w->cs ? w->size - w->next_off : w->cs;
-	ssize_t r = xread_full(w->o->source_fd, j->in, (size_t)len);
-	if (r < 0)
-		return err_set(&w->prod_err, (int)r, -1, (int64_t)w->next_off, (int64_t)(w->next_off / w->cs),
-			       "cannot read source at byte %llu (%s): the source has an unreadable area; "
-			       "use a rescue tool for failing media",
-			       (unsigned long long)w->next_off, strerror((int)-r));
-	if ((uint64_t)r < len)
-		return err_set(&w->prod_err, -EIO, -1, (int64_t)(w->next_off + (uint64_t)r), -1,
-			       "source ended at byte %llu, before its size of %llu bytes (did it shrink?)",
-			       (unsigned long long)(w->next_off + (uint64_t)r),
-			       (unsigned long long)w->size);
+	uint64_t off = w->next_off;
+	uint64_t len = w->size - off < w->cs ? w->size - off : w->cs;
+	j->u[3] = 0;
+	if (!w->smart) {
+		ssize_t r = xread_full(w->o->source_fd, j->in, (size_t)len);
+		if (r < 0 || (uint64_t)r < len)
+			return read_err(w, r, off, w->size);
+		w->bytes_read += len;
+	} else {
+		/* Read the USED runs of the chunk; its FREE bytes are zeros in the image. */
+		for (size_t i = w->pcur; i < w->an && w->av[i].offset < off + len; i++) {
+			const struct imago_extent *e = &w->av[i];
+			uint64_t b = e->offset > off ? e->offset : off;
+			uint64_t x = e->offset + e->length < off + len ? e->offset + e->length : off + len;
+			if (e->state == IMAGO_FREE) {
+				memset(j->in + (b - off), 0, (size_t)(x - b));
+				j->u[3] = 1; /* mixed chunk */
+				continue;
+			}
+			ssize_t r = xpread_full(w->o->source_fd, j->in + (b - off), (size_t)(x - b), b);
+			if (r < 0 || (uint64_t)r < x - b)
+				return read_err(w, r, b, w->size);
+			w->bytes_read += x - b;
+		}
+	}
 	j->in_len = (size_t)len;
-	j->u[0] = w->next_off;
+	j->u[0] = off;
 	w->next_off += len;
 	return 1;
 }
@@ -140,6 +197,41 @@ static int flush_zero(struct wctx *w)
 	return writer_out(w->o->out_fd, &w->file_off, hdr, sizeof(hdr), w->err);
 }
 
+/* FREE bytes [cpos, to): in the extent map, and zeros in the digest. */
+static int consume_free_gap(struct wctx *w, uint64_t to)
+{
+	if (to <= w->cpos)
+		return 0;
+	int r = flush_zero(w); /* a ZERO frame covers contiguous chunks only */
+	if (r < 0)
+		return r;
+	if ((r = extent_add(w, w->cpos, to - w->cpos, IMAGO_FREE)) < 0 ||
+	    (r = digest_acc_zeros(&w->dig, to - w->cpos)) < 0)
+		return err_set(w->err, r, -1, (int64_t)w->cpos, -1, "cannot keep the extent map: %s",
+			       strerror(-r));
+	w->cpos = to;
+	return 0;
+}
+
+/* The extent-map runs of one chunk: its USED bytes get state st; in a mixed chunk (smart
+ * mode) its FREE bytes stay FREE. */
+static int chunk_extents(struct wctx *w, uint64_t off, uint64_t len, bool mixed, enum imago_state st)
+{
+	if (!mixed)
+		return extent_add(w, off, len, st);
+	while (w->ccur < w->an && w->av[w->ccur].offset + w->av[w->ccur].length <= off)
+		w->ccur++;
+	for (size_t i = w->ccur; i < w->an && w->av[i].offset < off + len; i++) {
+		const struct imago_extent *e = &w->av[i];
+		uint64_t b = e->offset > off ? e->offset : off;
+		uint64_t x = e->offset + e->length < off + len ? e->offset + e->length : off + len;
+		int r = extent_add(w, b, x - b, e->state == IMAGO_FREE ? IMAGO_FREE : st);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int consume(void *vctx, struct pl_job *j)
 {
 	struct wctx *w = vctx;
@@ -151,12 +243,15 @@ static int consume(void *vctx, struct pl_job *j)
 			       (unsigned long long)j->u[0], strerror(-j->status));
 	}
 	uint64_t off = j->u[0], len = j->in_len;
+	bool mixed = j->u[3] != 0;
+	if ((r = consume_free_gap(w, off)) < 0)
+		return r;
 	if (j->u[1] == K_ZERO) {
 		if (!w->zero_len)
 			w->zero_start = off;
 		w->zero_len += len;
 		w->zero_chunks++;
-		if ((r = extent_add(w, off, len, IMAGO_ZERO)) < 0 ||
+		if ((r = chunk_extents(w, off, len, mixed, IMAGO_ZERO)) < 0 ||
 		    (r = digest_acc_zeros(&w->dig, len)) < 0)
 			return err_set(w->err, r, -1, (int64_t)off, -1, "cannot keep the extent map: %s",
 				       strerror(-r));
@@ -183,11 +278,12 @@ static int consume(void *vctx, struct pl_job *j)
 			return r;
 		w->data_frames++;
 		w->stored += plen;
-		if ((r = extent_add(w, off, len, IMAGO_USED)) < 0 ||
+		if ((r = chunk_extents(w, off, len, mixed, IMAGO_USED)) < 0 ||
 		    (r = digest_acc_leaves(&w->dig, j->aux, len)) < 0)
 			return err_set(w->err, r, -1, (int64_t)off, -1, "cannot keep the extent map: %s",
 				       strerror(-r));
 	}
+	w->cpos = off + len;
 	if (progress_tick(&w->clock, off + len, w->size, w->o->progress, w->o->progress_opaque))
 		return err_set(w->err, -ECANCELED, -1, (int64_t)(off + len), -1, "cancelled");
 	return 0;
@@ -226,6 +322,25 @@ static int writer_section(int fd, uint64_t *file_off, uint32_t magic, uint64_t c
 		r = writer_out(fd, file_off, tail, sizeof(tail), err);
 	}
 	XXH3_freeState(k.st);
+	return r;
+}
+
+/* The allocation map section, right after the header (FORMAT.md §5.0). */
+static int write_alloc(struct wctx *w)
+{
+	struct spool sp;
+	spool_init(&sp, 0);
+	int r = 0;
+	for (size_t i = 0; i < w->an && r == 0; i++) {
+		uint8_t b[FMT_EXTENT_ENTRY_SIZE];
+		fmt_extent_encode(&w->av[i], b);
+		r = spool_append(&sp, b, sizeof(b));
+	}
+	if (r < 0)
+		r = err_set(w->err, r, -1, -1, -1, "cannot keep the allocation map: %s", strerror(-r));
+	else
+		r = writer_section(w->o->out_fd, &w->file_off, FMT_SEC_ALLOC, w->an, &sp, w->err);
+	spool_free(&sp);
 	return r;
 }
 
@@ -289,7 +404,7 @@ static int write_tail(struct wctx *w, const uint8_t header_bytes[FMT_HEADER_SIZE
 	uint64_t len, count;
 	struct spool meta;
 
-	if ((r = flush_zero(w)) < 0)
+	if ((r = consume_free_gap(w, w->size)) < 0 || (r = flush_zero(w)) < 0)
 		return r;
 	if ((r = extent_add(w, w->size, 0, 0)) < 0) /* closes the last run */
 		return err_set(w->err, r, -1, -1, -1, "cannot keep the extent map: %s", strerror(-r));
@@ -329,6 +444,11 @@ static int write_tail(struct wctx *w, const uint8_t header_bytes[FMT_HEADER_SIZE
 
 	if (res) {
 		res->device_size = w->size;
+		res->bytes_read = w->bytes_read;
+		res->free_bytes = 0;
+		for (size_t i = 0; i < w->an; i++)
+			if (w->av[i].state == IMAGO_FREE)
+				res->free_bytes += w->av[i].length;
 		res->stored_bytes = w->stored;
 		res->image_bytes = w->file_off;
 		res->data_chunks = w->data_frames;
@@ -354,6 +474,34 @@ int imago_create(const struct imago_create_opts *o, struct imago_create_result *
 
 	struct wctx w = { .o = o, .size = o->source_size, .cs = cs, .level = level, .err = err };
 	err_clear(&w.prod_err);
+	if (o->alloc) {
+		uint64_t pos = 0;
+		for (size_t i = 0; i < o->alloc_count; i++) {
+			const struct imago_extent *e = &o->alloc[i];
+			if (e->offset != pos || e->length == 0 || e->length > w.size - pos ||
+			    (e->state != IMAGO_USED && e->state != IMAGO_FREE) ||
+			    (i && e->state == o->alloc[i - 1].state))
+				return err_set(err, -EINVAL, -1, (int64_t)e->offset, -1,
+					       "allocation map run %zu is invalid (not a sorted, coalesced "
+					       "tiling of the source by used and free runs)", i);
+			pos += e->length;
+		}
+		if (pos != w.size)
+			return err_set(err, -EINVAL, -1, (int64_t)pos, -1,
+				       "allocation map covers %llu bytes, the source has %llu",
+				       (unsigned long long)pos, (unsigned long long)w.size);
+		if (o->alloc_count > FMT_ALLOC_MAX_RUNS)
+			return err_set(err, -E2BIG, -1, -1, -1,
+				       "allocation map has %zu runs, more than the format allows (%u)",
+				       o->alloc_count, FMT_ALLOC_MAX_RUNS);
+		w.av = o->alloc;
+		w.an = o->alloc_count;
+		w.smart = true;
+	} else {
+		w.whole = (struct imago_extent){ .offset = 0, .length = w.size, .state = IMAGO_USED };
+		w.av = &w.whole;
+		w.an = w.size ? 1 : 0;
+	}
 	spool_init(&w.idx, 0);
 	spool_init(&w.ext, 0);
 	struct pl_config cfg = { .workers = o->threads, .in_cap = cs,
@@ -373,6 +521,7 @@ int imago_create(const struct imago_create_opts *o, struct imago_create_result *
 				.codec = FMT_CODEC_ZSTD, .level = (uint8_t)level };
 	h.physical_sector_size = o->physical_sector_size ? o->physical_sector_size
 							 : h.logical_sector_size;
+	h.frames_offset = FMT_HEADER_SIZE + fmt_alloc_section_size(w.an);
 	fmt_header_encode(&h, hb);
 
 	if (!(w.cctx = calloc(w.nworkers, sizeof(*w.cctx))))
@@ -388,7 +537,8 @@ int imago_create(const struct imago_create_opts *o, struct imago_create_result *
 	}
 	progress_clock_init(&w.clock);
 
-	if ((r = writer_out(o->out_fd, &w.file_off, hb, sizeof(hb), err)) < 0)
+	if ((r = writer_out(o->out_fd, &w.file_off, hb, sizeof(hb), err)) < 0 ||
+	    (r = write_alloc(&w)) < 0)
 		goto out;
 	static const struct pl_ops ops = { produce, work, consume };
 	uint64_t failed;

@@ -16,6 +16,13 @@ struct region region_mem(const void *buf, size_t size, const char *name)
 	return (struct region){ .fd = -1, .mem = buf, .base = 0, .size = size, .name = name };
 }
 
+struct region region_cb(ssize_t (*read)(void *opaque, void *buf, size_t len, uint64_t off),
+			void *opaque, uint64_t size, const char *name)
+{
+	return (struct region){ .fd = -1, .read = read, .opaque = opaque, .size = size,
+				.name = name };
+}
+
 struct region region_sub(const struct region *r, uint64_t off, uint64_t len)
 {
 	struct region s = *r;
@@ -37,6 +44,19 @@ ssize_t region_pread(const struct region *r, void *buf, size_t len, uint64_t off
 	if (r->mem) {
 		memcpy(buf, r->mem + r->base + off, len);
 		return (ssize_t)len;
+	}
+	if (r->read) {
+		size_t done = 0;
+		while (done < len) {
+			ssize_t n = r->read(r->opaque, (uint8_t *)buf + done, len - done,
+					    r->base + off + done);
+			if (n < 0)
+				return n;
+			if (n == 0)
+				break;
+			done += (size_t)n;
+		}
+		return (ssize_t)done;
 	}
 	if (r->fd < 0)
 		return -EBADF;

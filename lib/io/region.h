@@ -16,8 +16,12 @@
 #include <sys/types.h>
 
 struct region {
-	int fd;                 /* -1 for a memory region */
+	int fd;                 /* -1 for a memory or callback region */
 	const uint8_t *mem;     /* memory region data, or NULL */
+	/* callback region (e.g. the logical device inside an image): reads up to len bytes at
+	 * absolute offset off; returns bytes read or -errno. NULL otherwise. */
+	ssize_t (*read)(void *opaque, void *buf, size_t len, uint64_t off);
+	void *opaque;
 	uint64_t base;          /* offset of the region in fd (or mem) */
 	uint64_t size;          /* bytes in the region */
 	const char *name;       /* for messages: path of the file or device */
@@ -27,6 +31,9 @@ struct region {
 struct region region_fd(int fd, uint64_t base, uint64_t size, const char *name);
 /* A region over a buffer (fuzzing, tests). */
 struct region region_mem(const void *buf, size_t size, const char *name);
+/* A region read through a callback. */
+struct region region_cb(ssize_t (*read)(void *opaque, void *buf, size_t len, uint64_t off),
+			void *opaque, uint64_t size, const char *name);
 /* The sub-region [off, off + len) of r, clipped to r. */
 struct region region_sub(const struct region *r, uint64_t off, uint64_t len);
 

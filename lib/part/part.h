@@ -57,6 +57,11 @@ enum part_table_flags {
 	PART_HYBRID_MBR = 1 << 2,        /* GPT with an MBR that also lists partitions */
 	PART_OVERLAP = 1 << 3,           /* two partitions overlap (e.g. hybrid ISO images) */
 	PART_BEYOND_END = 1 << 4,        /* a partition ends past the end of the disk */
+	PART_ENTRY_IGNORED = 1 << 5,     /* an entry or EBR link was left out (GPT entry
+					    ending before it starts, EBR link outside its
+					    extended partition or to a sector that is no EBR,
+					    hybrid MBR entry that is no GPT partition): what it
+					    described is not in the table */
 };
 
 struct part_table {
@@ -72,33 +77,57 @@ struct part_table {
 	uint8_t disk_guid[16];
 	uint64_t first_usable_lba, last_usable_lba, alternate_lba, entries_lba;
 	uint32_t n_gpt_entries, gpt_entry_size;
+	uint32_t gpt_entries_crc;     /* CRC32 of the entry array */
+	uint64_t header_lba;          /* LBA of the header used: 1, or the backup's LBA when
+					 PART_GPT_BACKUP_USED */
+	uint64_t backup_lba;          /* LBA a valid backup header was read from; 0: none */
 	char warnings[PART_MAX_WARNINGS][160];  /* one line each, for odd layouts */
 	size_t n_warnings;
 };
 
 /* Read the partition table of disk. sector_size: the disk's logical sector size, or 0 to
- * try 512 and then 4096. Returns 0 (scheme may be PART_NONE), or -EBADMSG when a table
- * exists but cannot be used at all (both GPT copies damaged, an EBR chain loop...), -EIO,
- * -E2BIG, with err set. A sector 0 that is really a FAT/NTFS/exFAT boot sector (valid BPB)
- * is not taken for an MBR. */
+ * try 512 and then 4096 (an MBR alone does not tell its sector size: 512 is assumed).
+ * Returns 0 (scheme may be PART_NONE), or -EBADMSG when a table exists but cannot be used
+ * at all (both GPT copies damaged, a protective MBR without a GPT, an EBR chain loop...),
+ * -EIO, -E2BIG (more than PART_MAX_ENTRIES partitions or EBRs), -EINVAL (sector_size not
+ * 0 or a power of two from 512 to 4096), with err set. A sector 0 that is really a
+ * FAT/NTFS/exFAT boot sector (valid BPB) is not taken for an MBR.
+ *
+ * Which table wins: an MBR with a 0xEE entry means GPT; an MBR with other entries and no
+ * 0xEE entry means MBR (a GPT header still at LBA 1 is stale: a warning says so); a GPT
+ * without any MBR (no 0x55AA, or no entries) is read, with a warning, when its primary
+ * is sound (a lone backup or a damaged GPT without a 0xEE entry is what wiping the start
+ * of a disk leaves: ignored, with a warning). */
 int part_read(const struct region *disk, uint32_t sector_size, struct part_table *t,
 	      struct imago_err *err);
 
 /* Nonzero when the layout is too odd to restore or image by partition (overlap, beyond the
- * end): the caller then treats the whole disk as one USED region, with a warning. */
+ * end, an entry left out): the caller then treats the whole disk as one USED region, with
+ * a warning. */
 int part_table_is_odd(const struct part_table *t);
 
 /* Bytes a target disk needs to hold every partition and the table (for GPT: the last
- * partition's end plus the backup entries and header; for MBR: the last partition's end). */
+ * partition's end, or the first usable LBA, plus the backup entries and header; for MBR:
+ * the end of the last partition or EBR). 0 for PART_NONE. */
 uint64_t part_min_disk_size(const struct part_table *t);
 
-/* GPT on a disk of another size. Given the primary GPT as it was read (the table t, and
- * the bytes of LBA 0 .. entries end, `head`, head_len bytes, from the source disk), build
+/* GPT on a disk of another size. Given the GPT as it was read (the table t, and the bytes
+ * of LBA 0 .. primary entries end, `head`, head_len bytes, from the source disk), build
  * what must be written to a target of new_size bytes: a new LBA 0 (protective MBR with
- * its size field fixed; a hybrid MBR is kept as it is), a new primary header (alternate
- * LBA and last usable LBA moved, CRCs recomputed), the same entries, and the backup
- * entries + backup header at the new end. Calls write(opaque, buf, len, offset) for each
- * piece. -ENOSPC with err (giving the minimum size) if a partition does not fit. */
+ * its size field fixed, clamped at 0xFFFFFFFF sectors; a hybrid MBR is kept as it is,
+ * except a 0xEE entry that reached the old end), a new primary header (alternate LBA and
+ * last usable LBA moved, CRCs recomputed), the same entries, and the backup entries +
+ * backup header at the new end; when the target is larger, the old backup header (if it
+ * lies outside every partition) is overwritten with zeros so probers do not find two.
+ * Calls write(opaque, buf, len, offset) for each piece (a nonzero return stops it and is
+ * returned); call it after the partitions' bytes are written.
+ *
+ * head: the entry array is taken from head when the primary was used (its CRC must match
+ * t->gpt_entries_crc: -EBADMSG otherwise; -EINVAL when head is too short); when the
+ * backup was used (PART_GPT_BACKUP_USED) only LBA 0 is needed, the primary is rebuilt
+ * at LBA 2 from t's entries (UTF-8 names back to UTF-16: exact for valid names).
+ * -ENOSPC with err (giving the minimum size) if a partition does not fit; -EINVAL for a
+ * table that is not GPT. */
 int gpt_relocate(const struct part_table *t, const uint8_t *head, size_t head_len,
 		 uint64_t new_size,
 		 int (*write)(void *opaque, const void *buf, size_t len, uint64_t offset),

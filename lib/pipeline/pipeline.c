@@ -111,6 +111,15 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* Job buffers are aligned for direct I/O (restore writes job->out to its target). */
+static uint8_t *buf_alloc(size_t cap)
+{
+	void *p = NULL;
+	if (cap && posix_memalign(&p, PL_BUF_ALIGN, cap) != 0)
+		return NULL;
+	return p;
+}
+
 unsigned pipeline_workers(const struct pl_config *cfg)
 {
 	unsigned w = cfg->workers;
@@ -148,9 +157,9 @@ int pipeline_run(const struct pl_ops *ops, void *ctx, const struct pl_config *cf
 	}
 	for (size_t i = 0; i < p.njobs; i++) {
 		struct pl_job *j = &p.jobs[i];
-		j->in = cfg->in_cap ? malloc(cfg->in_cap) : NULL;
-		j->out = cfg->out_cap ? malloc(cfg->out_cap) : NULL;
-		j->aux = cfg->aux_cap ? malloc(cfg->aux_cap) : NULL;
+		j->in = buf_alloc(cfg->in_cap);
+		j->out = buf_alloc(cfg->out_cap);
+		j->aux = buf_alloc(cfg->aux_cap);
 		if ((cfg->in_cap && !j->in) || (cfg->out_cap && !j->out) || (cfg->aux_cap && !j->aux)) {
 			ret = -ENOMEM;
 			goto out_free;

@@ -18,6 +18,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Alignment of every job buffer (in, out, aux): enough for direct I/O. */
+#define PL_BUF_ALIGN 4096u
+
 struct pl_job {
 	uint64_t seq;        /* 0, 1, 2, ... in producer order */
 	uint8_t *in;         /* in_cap bytes, filled by produce() */

@@ -38,7 +38,7 @@ finish
 chmod a-w "$base"
 
 layout "$base"
-SIZE=$L_SIZE META=$L_META EXT=$L_EXT IDX=$L_IDX TRAIL=$L_TRAIL
+SIZE=$L_SIZE META=$L_META EXT=$L_EXT IDX=$L_IDX TRAIL=$L_TRAIL ALLOC=512 FRAMES=$(u64 "$base" 56)
 frames "$base" >"$W/frames" || die_setup "cannot walk the frames: $(tail -1 "$W/frames")"
 
 # Frames by kind: "file_offset type logical_offset logical_length stored_length".
@@ -58,6 +58,8 @@ begin layout_header
 [[ $(u64 "$base" 32) == "$(fsize "$W/src")" ]] || err "device_size $(u64 "$base" 32), want $(fsize "$W/src")"
 [[ $(u32 "$base" 40) == 65536 ]] || err "chunk_size $(u32 "$base" 40)"
 [[ $(u8 "$base" 52) == 1 ]] || err "codec $(u8 "$base" 52)"
+# sector mode: the allocation map is one USED run, so the frames start after 512 + 24 + 24 + 8
+((FRAMES == 512 + 24 + 24 + 8)) || err "frames_offset $FRAMES, want $((512 + 56))"
 [[ $(bytes_hex "$base" 504 8) == "$(xxh3_le "$base" 0 504)" ]] || err "header_checksum is not XXH3 of bytes 0..503"
 finish
 
@@ -71,7 +73,7 @@ finish
 # section_len OFFSET: the payload length of the section at OFFSET.
 section_len() { u64 "$base" $(($1 + 16)); }
 begin layout_sections
-for s in "IMGM $META" "IMGE $EXT" "IMGI $IDX"; do
+for s in "IMGA $ALLOC" "IMGM $META" "IMGE $EXT" "IMGI $IDX"; do
 	m=${s% *} o=${s#* }
 	[[ $(bytes_hex "$base" "$o" 4) == "$(printf '%s' "$m" | xxd -p)" ]] || err "no $m at $o"
 	len=$(section_len "$o")
@@ -79,6 +81,10 @@ for s in "IMGM $META" "IMGE $EXT" "IMGI $IDX"; do
 		err "$m checksum is not XXH3 of the section"
 done
 ((META < EXT && EXT < IDX)) || err "sections out of order: $META $EXT $IDX"
+((ALLOC + 24 + $(section_len "$ALLOC") + 8 == FRAMES)) || err "the frames do not start where IMGA ends"
+[[ $(u64 "$base" $((ALLOC + 8))) == 1 && $(u64 "$base" $((ALLOC + 24))) == 0 &&
+	$(u64 "$base" $((ALLOC + 32))) == "$(fsize "$W/src")" && $(u32 "$base" $((ALLOC + 40))) == 1 ]] ||
+	err "IMGA is not one USED run over the device"
 ((META + 24 + $(section_len "$META") + 8 == EXT)) || err "IMGE does not follow IMGM"
 ((EXT + 24 + $(section_len "$EXT") + 8 == IDX)) || err "IMGI does not follow IMGE"
 ((IDX + 24 + $(section_len "$IDX") + 8 == TRAIL)) || err "the index does not end where the trailer begins"
@@ -271,6 +277,7 @@ sec() { # sec NAME OFFSET: flip the section header, payload and checksum
 		flip_case "flip_${name}_$f" $((o + f))
 	done
 }
+sec alloc "$ALLOC"
 sec metadata "$META"
 sec extents "$EXT"
 sec index "$IDX"
@@ -500,6 +507,14 @@ elif what == "trailer_data_frames_lie":
     struct.pack_into("<Q", trailer, 32, struct.unpack_from("<Q", trailer, 32)[0] + 1)
 elif what == "trailer_stored_bytes_lie":
     struct.pack_into("<Q", trailer, 48, struct.unpack_from("<Q", trailer, 48)[0] + 1)
+elif what == "alloc_all_free":
+    # the allocation map (right after the header) says every byte is FREE, with a valid
+    # checksum: it no longer agrees with the extent map's USED runs
+    cnt, length = struct.unpack_from("<QQ", img, 512 + 8)
+    assert cnt == 1
+    struct.pack_into("<I", img, 512 + 24 + 16, 2)
+    img[512 + 24 + length:512 + 24 + length + 8] = xxh3(img[512:512 + 24 + length])
+    frames = bytes(img[:offs[0]])
 elif what != "none":
     sys.exit("unknown mutation " + what)
 
@@ -560,7 +575,8 @@ for what in ext_not_coalesced ext_unknown_state ext_state_zero_value ext_gap_at_
 	ext_overlap ext_empty_entry ext_zero_said_used ext_used_said_zero ext_used_said_free \
 	ext_count_lie ext_length_huge meta_count_huge idx_count_lie idx_drop_entry \
 	idx_swap_entries idx_duplicate_entry idx_file_offset_to_neighbour \
-	idx_file_offset_past_data idx_file_offset_huge idx_lengths_lie trailer_meta_at_ext; do
+	idx_file_offset_past_data idx_file_offset_huge idx_lengths_lie trailer_meta_at_ext \
+	alloc_all_free; do
 	lie "lie_$what" "$what" 3
 done
 # What only reading the chunks finds (§8 items 5 and 6).

@@ -379,9 +379,11 @@ layout() {
 }
 
 # frames IMAGE: one line per frame in file order: "file_offset type logical_offset
-# logical_length stored_length", walking from 512 to the metadata section.
+# logical_length stored_length", walking from frames_offset (header byte 56) to the
+# metadata section.
 frames() {
-	local img=$1 off=512 end type lo ll sl
+	local img=$1 off end type lo ll sl
+	off=$(u64 "$img" 56)
 	layout "$img"
 	end=$L_META
 	while ((off + 48 <= end)); do

@@ -102,6 +102,7 @@ int main(int argc, char **argv)
 	int rc = d->read_map(&r, &m, &f, &err);
 	if (rc < 0) {
 		fprintf(stderr, "fsmap: %s: %s (%s)\n", path, err.msg, strerror(-rc));
+		extent_map_free(&m);
 		return 1;
 	}
 	uint64_t tot[6];

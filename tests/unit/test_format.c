@@ -11,7 +11,8 @@ static void header_roundtrip(void)
 {
 	struct fmt_header h = { .version_major = 1, .version_minor = 0, .device_size = 123456789,
 				.chunk_size = 1 << 20, .logical_sector_size = 512,
-				.physical_sector_size = 4096, .codec = FMT_CODEC_ZSTD, .level = 3 };
+				.physical_sector_size = 4096, .codec = FMT_CODEC_ZSTD, .level = 3,
+				.frames_offset = FMT_HEADER_SIZE + 24 + 24 + 8 };
 	uint8_t b[FMT_HEADER_SIZE];
 	fmt_header_encode(&h, b);
 	struct fmt_header d;
@@ -21,6 +22,7 @@ static void header_roundtrip(void)
 	CHECK(d.chunk_size == h.chunk_size);
 	CHECK(d.logical_sector_size == 512 && d.physical_sector_size == 4096);
 	CHECK(d.level == 3 && d.codec == FMT_CODEC_ZSTD);
+	CHECK(d.frames_offset == h.frames_offset);
 	CHECK(memcmp(b, fmt_magic, 8) == 0);
 	CHECK(get_le64(b + 504) == d.checksum);
 }
@@ -29,7 +31,7 @@ static void header_every_bit_flip_is_caught(void)
 {
 	struct fmt_header h = { .version_major = 1, .device_size = 1 << 30, .chunk_size = 1 << 20,
 				.logical_sector_size = 512, .physical_sector_size = 512,
-				.codec = FMT_CODEC_ZSTD, .level = 3 };
+				.codec = FMT_CODEC_ZSTD, .level = 3, .frames_offset = 600 };
 	uint8_t b[FMT_HEADER_SIZE];
 	fmt_header_encode(&h, b);
 	for (size_t bit = 0; bit < FMT_HEADER_SIZE * 8; bit++) {
@@ -49,7 +51,8 @@ static void header_rejects_bad_fields(void)
 	const char *why;
 	struct fmt_header d;
 	uint8_t b[FMT_HEADER_SIZE];
-	struct fmt_header h = { .version_major = 2, .chunk_size = 1 << 20, .codec = 1 };
+	struct fmt_header h = { .version_major = 2, .chunk_size = 1 << 20, .codec = 1,
+				.frames_offset = FMT_HEADER_SIZE + 32 };
 	fmt_header_encode(&h, b);
 	CHECK(fmt_header_decode(b, &d, &why) == -ENOTSUP); /* future major */
 	h.version_major = 1;
@@ -60,6 +63,13 @@ static void header_rejects_bad_fields(void)
 	h.compat = 1;
 	fmt_header_encode(&h, b);
 	CHECK(fmt_header_decode(b, &d, &why) == 0); /* unknown compat feature is fine */
+	h.frames_offset = FMT_HEADER_SIZE + 32 + 23; /* not a whole number of runs */
+	fmt_header_encode(&h, b);
+	CHECK(fmt_header_decode(b, &d, &why) == -EBADMSG);
+	h.frames_offset = FMT_HEADER_SIZE + 31; /* shorter than an empty allocation map */
+	fmt_header_encode(&h, b);
+	CHECK(fmt_header_decode(b, &d, &why) == -EBADMSG);
+	h.frames_offset = FMT_HEADER_SIZE + 32;
 	h.chunk_size = 3000;
 	fmt_header_encode(&h, b);
 	CHECK(fmt_header_decode(b, &d, &why) == -EBADMSG);

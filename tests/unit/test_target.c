@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * The restore target writer (lib/image/target.c): what it writes reads back right
+ * whichever way it went (direct I/O, the page cache, or a fallback from one to the
+ * other), zero blocks become holes on a sparse target, and the fd's flags come back.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "image/target.h"
+#include "imago.h"
+
+#define MiB (1u << 20)
+#define BLK 4096u
+
+static int tmp_file(int extra_flags)
+{
+	const char *dir = getenv("TMPDIR");
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/imago-target.XXXXXX", dir && *dir ? dir : "/tmp");
+	int fd = mkostemp(path, O_CLOEXEC);
+	if (fd >= 0) {
+		unlink(path);
+		if (extra_flags && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | extra_flags) < 0) {
+			close(fd);
+			return -1;
+		}
+	}
+	return fd;
+}
+
+static uint8_t *aligned(size_t len)
+{
+	void *p = NULL;
+	if (posix_memalign(&p, TARGET_BUF_ALIGN, len + TARGET_BUF_ALIGN) != 0)
+		return NULL;
+	return p;
+}
+
+/* A chunk with data blocks and zero runs of 1 block, 3 blocks and 36 blocks (a gap
+ * longer than the direct I/O minimum hole), then data to the end. */
+static void fill_pattern(uint8_t *p, size_t len, unsigned seed)
+{
+	for (size_t i = 0; i < len; i++)
+		p[i] = (uint8_t)(i * 7 + seed + (i >> 12));
+	for (size_t i = 0; i < len; i++)
+		if (p[i] == 0)
+			p[i] = 1;
+	memset(p + 1 * BLK, 0, BLK);
+	memset(p + 3 * BLK, 0, 3 * BLK);
+	memset(p + 10 * BLK, 0, 36 * BLK);
+}
+
+static int read_back(int wfd, uint8_t *got, size_t len, uint64_t off)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", wfd);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t r = pread(fd, got, len, (off_t)off);
+	close(fd);
+	return r == (ssize_t)len ? 0 : -EIO;
+}
+
+/* Whether [off, off+len) holds no data (a hole) as SEEK_DATA sees it. */
+static int is_hole(int fd, uint64_t off, uint64_t len)
+{
+	off_t d = lseek(fd, (off_t)off, SEEK_DATA);
+	return d < 0 ? errno == ENXIO : (uint64_t)d >= off + len;
+}
+
+/* A sparse restore: two chunks, the second cut short at an odd length (the device end),
+ * so the tail cannot go through direct I/O. */
+static void sparse_chunks_and_odd_tail(void)
+{
+	int fd = tmp_file(0);
+	REQUIRE(fd >= 0);
+	size_t tail = 3 * MiB / 4 + 1234;
+	uint8_t *a = aligned(MiB), *b = aligned(MiB), *got = malloc(2 * MiB);
+	REQUIRE(a && b && got);
+	fill_pattern(a, MiB, 1);
+	fill_pattern(b, tail, 2);
+	struct target t;
+	REQUIRE(target_open(&t, fd, IMAGO_RESTORE_SPARSE, MiB) == 0);
+	CHECK(target_write(&t, a, 0, MiB) == 0);
+	CHECK(target_write(&t, b, MiB, tail) == 0);
+	target_close(&t);
+	CHECK(!(fcntl(fd, F_GETFL) & O_DIRECT));
+	CHECK(lseek(fd, 0, SEEK_END) == (off_t)(MiB + tail));
+	CHECK(read_back(fd, got, MiB + tail, 0) == 0);
+	CHECK(memcmp(got, a, MiB) == 0);
+	CHECK(memcmp(got + MiB, b, tail) == 0);
+	/* The 144 KiB zero run is a hole either way; the short ones only without direct I/O. */
+	CHECK(fsync(fd) == 0);
+	CHECK(is_hole(fd, 10 * BLK, 36 * BLK));
+	CHECK(is_hole(fd, MiB + 10 * BLK, 36 * BLK));
+	if (!t.direct_ok)
+		CHECK(is_hole(fd, BLK, BLK));
+	free(a);
+	free(b);
+	free(got);
+	close(fd);
+}
+
+/* Direct I/O told a wrong (too fine) alignment, and a buffer at an odd address: the
+ * refused or impossible writes go through the page cache, and the bytes are right. */
+static void fallback_when_refused(void)
+{
+	int fd = tmp_file(0);
+	REQUIRE(fd >= 0);
+	uint8_t *a = aligned(MiB), *got = malloc(MiB);
+	REQUIRE(a && got);
+	fill_pattern(a, MiB, 3);
+	struct target t;
+	REQUIRE(target_open(&t, fd, 0, 64 * 1024) == 0);
+	t.align = 1;
+	t.mem_align = 1;
+	CHECK(target_write(&t, a + 1, 7, 100000) == 0);  /* odd offset, odd address */
+	CHECK(target_write(&t, a + 4096, 100007, 4096) == 0);
+	t.align = 512;
+	t.mem_align = 512;
+	CHECK(target_write(&t, a + 1, 200000 + 1, 5000) == 0); /* odd address only */
+	target_close(&t);
+	CHECK(!(fcntl(fd, F_GETFL) & O_DIRECT));
+	CHECK(read_back(fd, got, 100000, 7) == 0 && memcmp(got, a + 1, 100000) == 0);
+	CHECK(read_back(fd, got, 4096, 100007) == 0 && memcmp(got, a + 4096, 4096) == 0);
+	CHECK(read_back(fd, got, 5000, 200001) == 0 && memcmp(got, a + 1, 5000) == 0);
+	free(a);
+	free(got);
+	close(fd);
+}
+
+/* A target that is not sparse: zero ranges are made zero over old data. */
+static void zero_over_old_data(void)
+{
+	int fd = tmp_file(0);
+	REQUIRE(fd >= 0);
+	uint8_t *a = aligned(2 * MiB), *got = malloc(2 * MiB);
+	REQUIRE(a && got);
+	memset(a, 0xab, 2 * MiB);
+	REQUIRE(pwrite(fd, a, 2 * MiB, 0) == (ssize_t)(2 * MiB));
+	struct target t;
+	REQUIRE(target_open(&t, fd, 0, 64 * 1024) == 0);
+	fill_pattern(a, MiB, 4);
+	CHECK(target_write(&t, a, 0, MiB) == 0); /* zero blocks written, not skipped */
+	CHECK(target_zero(&t, MiB, MiB - 4096) == 0);
+	target_close(&t);
+	CHECK(read_back(fd, got, 2 * MiB, 0) == 0);
+	CHECK(memcmp(got, a, MiB) == 0);
+	size_t nz = 0;
+	for (size_t i = MiB; i < 2 * MiB - 4096; i++)
+		nz += got[i] != 0;
+	CHECK(nz == 0);
+	CHECK(got[2 * MiB - 4096] == 0xab && got[2 * MiB - 1] == 0xab);
+	free(a);
+	free(got);
+	close(fd);
+}
+
+/* An fd the caller opened with O_DIRECT keeps it. */
+static void caller_flags_kept(void)
+{
+	int fd = tmp_file(O_DIRECT);
+	if (fd < 0)
+		fd = tmp_file(0); /* no direct I/O here: still check the flags come back */
+	REQUIRE(fd >= 0);
+	int before = fcntl(fd, F_GETFL);
+	uint8_t *a = aligned(MiB);
+	REQUIRE(a);
+	fill_pattern(a, MiB, 5);
+	struct target t;
+	REQUIRE(target_open(&t, fd, IMAGO_RESTORE_SPARSE, MiB) == 0);
+	CHECK(target_write(&t, a, 0, 1000) == 0); /* a short piece: page cache */
+	target_close(&t);
+	CHECK(fcntl(fd, F_GETFL) == before);
+	free(a);
+	close(fd);
+}
+
+int main(void)
+{
+	check_prog_ = "target";
+	RUN(sparse_chunks_and_odd_tail);
+	RUN(fallback_when_refused);
+	RUN(zero_over_old_data);
+	RUN(caller_flags_kept);
+	CHECK_MAIN_END();
+}
