@@ -7,7 +7,11 @@
  *   - zero-padded to the size its superblock claims, when that is larger than the input
  *     and at most PAD_MAX: the corpus holds real filesystems with their zero tail cut off,
  *     and this gives them back the size that lets the reader go past the size check into
- *     the descriptors and bitmaps.
+ *     the descriptors and bitmaps;
+ *   - once more after fix_checksums() has recomputed, with libext2fs, the checksums a
+ *     mutation broke (block bitmaps, group descriptors, superblock): a mutating fuzzer
+ *     practically never gets a CRC right, and without this every metadata_csum or uninit_bg
+ *     seed would stop at the first checksum.
  *
  * Besides "no crash, no leak, no hang", these are findings (message on stderr, abort()):
  *   - probe and read_map disagree (probe says no, read_map succeeds);
@@ -122,6 +126,44 @@ static void run(const uint8_t *data, size_t size, const char *what)
 	extent_map_free(&m);
 }
 
+/* Recompute, in place, the checksums the reader verifies: each block bitmap's (kept in
+ * its group descriptor), each group descriptor's (written back into the descriptor
+ * blocks), the superblock's. Returns 1 when buf may have changed. */
+static int fix_checksums(uint8_t *buf, size_t size)
+{
+	struct region r = region_mem(buf, size, "fix");
+	char name[EXT_IO_NAME_MAX];
+	ext2_filsys fs = NULL;
+	ext_io_name(&r, name);
+	if (ext2fs_open2(name, NULL, EXT2_FLAG_64BITS | EXT2_FLAG_SKIP_MMP |
+			 EXT2_FLAG_IGNORE_CSUM_ERRORS, 0, 0, &ext_region_io_manager, &fs))
+		return 0;
+	int meta = ext2fs_has_feature_metadata_csum(fs->super);
+	if (!meta && !ext2fs_has_group_desc_csum(fs)) {
+		ext2fs_free(fs);
+		return 0;
+	}
+	uint64_t bs = fs->blocksize, blocks = ext2fs_blocks_count(fs->super);
+	int nbytes = EXT2_CLUSTERS_PER_GROUP(fs->super) / 8;
+	for (dgrp_t g = 0; g < fs->group_desc_count; g++) {
+		blk64_t b = ext2fs_block_bitmap_loc(fs, g);
+		if (meta && b < blocks && (b + 1) * bs <= size && (uint64_t)nbytes <= bs)
+			ext2fs_block_bitmap_csum_set(fs, g, (char *)buf + b * bs, nbytes);
+		ext2fs_group_desc_csum_set(fs, g);
+	}
+	for (dgrp_t i = 0; i < fs->desc_blocks; i++) {
+		blk64_t b = ext2fs_descriptor_block_loc2(fs, fs->super->s_first_data_block, i);
+		if ((b + 1) * bs <= size)
+			memcpy(buf + b * bs, (char *)fs->group_desc + (size_t)i * bs, bs);
+	}
+	if (meta) {
+		ext2fs_superblock_csum_set(fs, fs->super);
+		memcpy(buf + EXT_SB_OFFSET, fs->super, EXT_SB_SIZE);
+	}
+	ext2fs_free(fs);
+	return 1;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	run(data, size, "input");
@@ -132,13 +174,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    ext_sb_decode(data + EXT_SB_OFFSET, &sb, why, sizeof(why)) < 0)
 		return 0;
 	uint64_t want = sb.blocks_count * sb.block_size;
-	if (want <= size || want > PAD_MAX)
+	if (want > PAD_MAX || sb.groups > 4096)
 		return 0;
-	uint8_t *pad = calloc(1, (size_t)want);
-	if (!pad)
+	size_t n = want > size ? (size_t)want : size;
+	uint8_t *buf = calloc(1, n);
+	if (!buf)
 		return 0;
-	memcpy(pad, data, size);
-	run(pad, (size_t)want, "padded");
-	free(pad);
+	memcpy(buf, data, size);
+	if (n > size)
+		run(buf, n, "padded");
+	if (fix_checksums(buf, n))
+		run(buf, n, "fixed");
+	free(buf);
 	return 0;
 }

@@ -30,6 +30,7 @@ done
 truncate -s 100K "$tree/sparse"
 printf 'x' >"$tree/dir/sub/tiny"
 ln -s dir/file1 "$tree/link"
+find "$tree" -exec touch -h -d @1700000000 {} +   # mke2fs -d copies the timestamps
 
 # cut FILE: drop the all-zero tail (1 KiB units), keep at most 256 KiB.
 cut_tail() {
@@ -72,6 +73,12 @@ mk ext4-meta-bg 1M -t ext4 -b 1024 -g 256 -N 128 -O ^has_journal,meta_bg,^resize
 mk ext4-sparse-super2 1M -t ext4 -b 1024 -g 256 -N 128 -O ^has_journal,sparse_super2
 mk ext4-32bit 1M -t ext4 -b 1024 -g 256 -N 128 -O ^has_journal,^64bit
 mk ext4-bigalloc 1M -t ext4 -b 1024 -C 4096 -O ^has_journal,bigalloc -N 64
+# mke2fs -d copies each file's ctime (which touch cannot set) and atime (which reading the
+# file for the copy may update): set them afterwards.
+post() {
+	(cd "$tree" && find . -mindepth 1 | sed 's|^\.||; s|.*|sif & ctime @1700000000\nsif & atime @1700000000|') |
+		debugfs -w -f - "$1" >/dev/null 2>&1
+}
 mk ext4-populated 1M -t ext4 -b 1024 -g 256 -N 128 -O ^has_journal -d "$tree"
 mk ext2-populated 512K -t ext2 -b 1024 -d "$tree"
 post() { debugfs -w -R "feature needs_recovery" "$1" >/dev/null 2>&1; }

@@ -27,7 +27,7 @@ mk() {
 	head -c "$ps" "$img" >"$out/seed-$name.img"
 }
 # poke NAME OFFSET STRING: overwrite bytes of a seed.
-poke() { printf "$3" | dd of="$out/seed-$1.img" bs=1 seek="$2" conv=notrunc status=none; }
+poke() { printf '%b' "$3" | dd of="$out/seed-$1.img" bs=1 seek="$2" conv=notrunc status=none; }
 
 uuid=5eed0000-5a4b-4c0d-9e0f-000000000001
 mk v1-4k 4096 -L swap-label -U "$uuid"

@@ -117,18 +117,18 @@ static unsigned clean_flags(const struct ext_sb *sb, char *state, size_t len)
 	state[0] = '\0';
 	if (sb->incompat & EXT3_FEATURE_INCOMPAT_RECOVER) {
 		flags |= FS_NEEDS_RECOVERY;
-		add_state(state, len, "the journal needs recovery (needs_recovery)");
+		add_state(state, len, "journal needs recovery");
 	}
 	if (!(sb->state & EXT2_VALID_FS)) {
 		flags |= FS_DIRTY;
-		add_state(state, len, "not cleanly unmounted (state lacks VALID)");
+		add_state(state, len, "not cleanly unmounted");
 	}
 	if (sb->state & EXT2_ERROR_FS) {
 		flags |= FS_ERRORS;
-		add_state(state, len, "errors recorded (state has ERROR_FS)");
+		add_state(state, len, "errors recorded");
 	}
 	if (flags)
-		add_state(state, len, "bitmaps not trusted: every block kept");
+		add_state(state, len, "bitmaps not trusted: all blocks kept");
 	return flags;
 }
 

@@ -15,8 +15,8 @@
 #define EXT_SB_SIZE 1024
 
 /* Most block groups the reader takes on. What it holds per group: libext2fs's copy of
- * the descriptor (32 or 64 bytes) and at most five metadata extents of 24 bytes (ext_map.c)
- * -- under 190 MiB at this bound, inside FS_MEM_LIMIT. With 4 KiB blocks and 32768 blocks
+ * the descriptor (32 or 64 bytes) and at most six metadata extents of 16 bytes (ext_map.c)
+ * -- under 170 MiB at this bound, inside FS_MEM_LIMIT. With 4 KiB blocks and 32768 blocks
  * per group that is a 128 TiB filesystem; a larger one gets -E2BIG (kept USED). */
 #define EXT_MAX_GROUPS (1u << 20)
 

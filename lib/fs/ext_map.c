@@ -23,8 +23,8 @@
  *     verify;
  *   - bit i of group g is cluster B2C(first_data_block) + g * clusters_per_group + i; bits
  *     past the end of the filesystem (padding in the last group) are ignored.
- * Memory: libext2fs's descriptor table plus at most five metadata extents per group, both
- * bounded by EXT_MAX_GROUPS; time: one bitmap block read per group.
+ * Memory: libext2fs's descriptor table plus at most six 16-byte metadata extents per
+ * group, both bounded by EXT_MAX_GROUPS; time: one bitmap block read per group.
  *
  * On top of the bitmaps, every block of the filesystem's own metadata (superblock and
  * descriptor copies, reserved GDT blocks, both bitmaps and the inode table of every group)
@@ -61,34 +61,58 @@ static const char *const kind_name[] = {
 	[K_ITABLE] = "inode table",
 };
 
-/* A metadata extent in blocks; after sorting and checking, reused as a byte range. */
-struct keep {
-	uint64_t start, len;   /* blocks; then bytes [start, start + len) */
-	uint32_t group;
-	uint8_t kind;
+/* One entry of the list: a metadata extent in blocks while the list is built and
+ * checked, then -- in place, the same 16 bytes -- a byte range to keep. len fits 32 bits
+ * (an inode table or descriptor table is far smaller than 2^32 blocks), the group number
+ * (< EXT_MAX_GROUPS) shares a word with the kind. */
+union keep {
+	struct {
+		uint64_t start;        /* first block */
+		uint32_t len;          /* blocks */
+		uint32_t group_kind;   /* group << 3 | enum keep_kind */
+	} x;
+	struct {
+		uint64_t start, end;   /* bytes [start, end) */
+	} r;
 };
 
 struct keep_list {
-	struct keep *v;
+	union keep *v;
 	size_t n, cap;
 };
 
-static void keep_add(struct keep_list *k, uint64_t start, uint64_t len, uint32_t group,
-		     enum keep_kind kind)
+#define KEEP_GROUP(e) ((e)->x.group_kind >> 3)
+#define KEEP_KIND(e) kind_name[(e)->x.group_kind & 7]
+
+/* The list is sized up front for six extents per group (the most one group adds: two
+ * bitmaps, inode table, superblock, descriptor table, meta_bg descriptor block) plus one:
+ * 96 bytes per group at most, reserved once (pages never written cost nothing). */
+static int keep_add(struct keep_list *k, uint64_t start, uint64_t len, uint32_t group,
+		    enum keep_kind kind)
 {
-	/* cap is sized for the most a group can add (6 per group); never exceeded. */
-	if (len == 0 || k->n >= k->cap)
-		return;
-	k->v[k->n++] = (struct keep){ .start = start, .len = len, .group = group,
-				      .kind = (uint8_t)kind };
+	if (len == 0)
+		return 0;
+	if (k->n + 1 >= k->cap || len > UINT32_MAX)
+		return -ENOMEM;
+	union keep *e = &k->v[k->n++];
+	e->x.start = start;
+	e->x.len = (uint32_t)len;
+	e->x.group_kind = group << 3 | (uint32_t)kind;
+	return 0;
 }
 
 static int keep_cmp(const void *a, const void *b)
 {
-	const struct keep *x = a, *y = b;
-	if (x->start != y->start)
-		return x->start < y->start ? -1 : 1;
-	return x->len < y->len ? -1 : x->len > y->len;
+	const union keep *x = a, *y = b;
+	if (x->x.start != y->x.start)
+		return x->x.start < y->x.start ? -1 : 1;
+	return x->x.len < y->x.len ? -1 : x->x.len > y->x.len;
+}
+
+static int oom(struct imago_err *err, const char *type)
+{
+	return err_set(err, -ENOMEM, -1, -1, -1, "%s: out of memory for the metadata extents",
+		       type);
 }
 
 /* Byte offset of group g's descriptor, for messages. */
@@ -129,7 +153,8 @@ static int collect_group(ext2_filsys fs, const struct ext_sb *sb, dgrp_t g, stru
 				       "%" PRIu64 " (%" PRIu64 " blocks) lies outside %s (blocks "
 				       "%" PRIu64 "-%" PRIu64 ")", type, g, doff, kind_name[loc[i].kind],
 				       loc[i].blk, loc[i].len, where, lo, hi);
-		keep_add(k, loc[i].blk, loc[i].len, g, loc[i].kind);
+		if (keep_add(k, loc[i].blk, loc[i].len, g, loc[i].kind) < 0)
+			return oom(err, type);
 	}
 
 	/* Superblock and descriptor copies, as ext2fs_reserve_super_and_bgd() marks them. */
@@ -139,16 +164,13 @@ static int collect_group(ext2_filsys fs, const struct ext_sb *sb, dgrp_t g, stru
 	uint64_t old_blocks = ext2fs_has_feature_meta_bg(fs->super) ?
 		fs->super->s_first_meta_bg :
 		(uint64_t)fs->desc_blocks + fs->super->s_reserved_gdt_blocks;
-	if ((super || g == 0) && super < blocks)
-		keep_add(k, super, 1, g, K_SUPER);
-	if (old_desc && old_desc < blocks) {
-		uint64_t n = old_blocks;
-		if (n > blocks - old_desc)
-			n = blocks - old_desc;
-		keep_add(k, old_desc, n, g, K_GDT);
-	}
-	if (new_desc && new_desc < blocks)
-		keep_add(k, new_desc, 1, g, K_META_GDT);
+	uint64_t n = old_blocks;
+	if (old_desc < blocks && n > blocks - old_desc)
+		n = blocks - old_desc;
+	if (((super || g == 0) && super < blocks && keep_add(k, super, 1, g, K_SUPER) < 0) ||
+	    (old_desc && old_desc < blocks && keep_add(k, old_desc, n, g, K_GDT) < 0) ||
+	    (new_desc && new_desc < blocks && keep_add(k, new_desc, 1, g, K_META_GDT) < 0))
+		return oom(err, type);
 	return 0;
 }
 
@@ -169,42 +191,45 @@ static int keep_finish(struct keep_list *k, const struct ext_sb *sb, const char 
 	qsort(k->v, k->n, sizeof(*k->v), keep_cmp);
 	size_t far = 0;  /* the extent reaching farthest so far */
 	for (size_t i = 1; i < k->n; i++) {
-		const struct keep *a = &k->v[far], *b = &k->v[i];
-		if (b->start < a->start + a->len)
+		const union keep *a = &k->v[far], *b = &k->v[i];
+		uint64_t a_end = a->x.start + a->x.len, b_end = b->x.start + b->x.len;
+		if (b->x.start < a_end)
 			return err_set(err, -EBADMSG, -1, -1, -1,
 				       "%s group %u's %s (blocks %" PRIu64 "-%" PRIu64 ") overlaps "
 				       "group %u's %s (blocks %" PRIu64 "-%" PRIu64 ")", type,
-				       b->group, kind_name[b->kind], b->start, b->start + b->len - 1,
-				       a->group, kind_name[a->kind], a->start, a->start + a->len - 1);
-		if (b->start + b->len > a->start + a->len)
+				       KEEP_GROUP(b), KEEP_KIND(b), b->x.start, b_end - 1,
+				       KEEP_GROUP(a), KEEP_KIND(a), a->x.start, a_end - 1);
+		if (b_end > a_end)
 			far = i;
 	}
 
+	/* Extents end at or before blocks_count, and blocks_count * block_size is at most the
+	 * region's size (ext.c), so none of these sums overflows. Entry i is read before
+	 * entry out <= i is written; the boot range makes at most n + 1 ranges, and the list
+	 * has room for one more than it holds (keep_add). */
 	uint64_t cbytes = (uint64_t)sb->cluster_ratio * sb->block_size;
 	uint64_t fs_bytes = sb->blocks_count * sb->block_size;
-	size_t out = 0;
-	/* Extents end at or before blocks_count, and blocks_count * block_size is at most the
-	 * region's size (ext.c), so none of these sums overflows. */
 	uint64_t cur_s = 0;
 	uint64_t cur_e = round_out(((uint64_t)sb->first_data_block + 1) * sb->block_size, cbytes,
 				   fs_bytes);
-	for (size_t i = 0; i < k->n; i++) {
-		uint64_t s = k->v[i].start * sb->block_size / cbytes * cbytes;
-		uint64_t e = round_out((k->v[i].start + k->v[i].len) * sb->block_size, cbytes,
+	size_t out = 0, n = k->n;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t s = k->v[i].x.start * sb->block_size / cbytes * cbytes;
+		uint64_t e = round_out((k->v[i].x.start + k->v[i].x.len) * sb->block_size, cbytes,
 				       fs_bytes);
 		if (s <= cur_e) {
 			if (e > cur_e)
 				cur_e = e;
 			continue;
 		}
-		k->v[out].start = cur_s;
-		k->v[out].len = cur_e - cur_s;
+		k->v[out].r.start = cur_s;
+		k->v[out].r.end = cur_e;
 		out++;
 		cur_s = s;
 		cur_e = e;
 	}
-	k->v[out].start = cur_s;
-	k->v[out].len = cur_e - cur_s;
+	k->v[out].r.start = cur_s;
+	k->v[out].r.end = cur_e;
 	k->n = out + 1;
 	return 0;
 }
@@ -213,7 +238,7 @@ static int keep_finish(struct keep_list *k, const struct ext_sb *sb, const char 
  * marks the rest FREE. */
 struct emitter {
 	struct extent_map *m;
-	const struct keep *keep;
+	const union keep *keep;
 	size_t nkeep, ki;
 	uint64_t pend_start, pend_end;
 	int have;
@@ -256,17 +281,17 @@ static int push(struct emitter *e, uint64_t a, uint64_t b)
 static int emit_free(struct emitter *e, uint64_t a, uint64_t b)
 {
 	for (;;) {
-		while (e->ki < e->nkeep && e->keep[e->ki].start + e->keep[e->ki].len <= a)
+		while (e->ki < e->nkeep && e->keep[e->ki].r.end <= a)
 			e->ki++;
-		if (e->ki == e->nkeep || e->keep[e->ki].start >= b)
+		if (e->ki == e->nkeep || e->keep[e->ki].r.start >= b)
 			return push(e, a, b);
-		const struct keep *k = &e->keep[e->ki];
-		if (k->start > a) {
-			int rc = push(e, a, k->start);
+		const union keep *k = &e->keep[e->ki];
+		if (k->r.start > a) {
+			int rc = push(e, a, k->r.start);
 			if (rc < 0)
 				return rc;
 		}
-		a = k->start + k->len;
+		a = k->r.end;
 		if (a >= b)
 			return 0;
 	}
@@ -339,12 +364,11 @@ int ext_map_free(ext2_filsys fs, const struct ext_sb *sb, const struct region *r
 		return err_set(err, -EBADMSG, EXT_SB_OFFSET, -1, -1,
 			       "%s superblock: libext2fs reads a different geometry", type);
 
-	struct keep_list k = { .cap = (size_t)groups * 6 + 1 };
+	struct keep_list k = { .cap = (size_t)groups * 6 + 2 };
 	k.v = malloc(k.cap * sizeof(*k.v));
 	uint8_t *buf = malloc(bs);
 	if (!k.v || !buf) {
-		rc = err_set(err, -ENOMEM, -1, -1, -1, "%s: out of memory for %llu groups", type,
-			     (unsigned long long)groups);
+		rc = oom(err, type);
 		goto out;
 	}
 	for (dgrp_t g = 0; g < groups; g++) {

@@ -106,6 +106,11 @@ int ext_sb_decode(const uint8_t raw[EXT_SB_SIZE], struct ext_sb *sb, char *why, 
 	    sb->clusters_per_group > 8 * sb->block_size)
 		return bad(why, why_len, "%u clusters per group do not fill a %u-byte bitmap block "
 			   "in whole bytes", sb->clusters_per_group, sb->block_size);
+	/* mke2fs's lower bound. It also bounds the work: one bitmap block read per group is
+	 * at most 1/256 of the filesystem's size, whatever a damaged superblock says. */
+	if (sb->blocks_per_group < 256)
+		return bad(why, why_len, "%u blocks per group, fewer than mke2fs makes (256)",
+			   sb->blocks_per_group);
 	if ((uint64_t)sb->clusters_per_group * sb->cluster_ratio != sb->blocks_per_group)
 		return bad(why, why_len, "%u blocks per group is not %u clusters of %u blocks",
 			   sb->blocks_per_group, sb->clusters_per_group, sb->cluster_ratio);

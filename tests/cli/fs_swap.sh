@@ -189,7 +189,7 @@ for sig in 'S1SUSPEND\0' 'S2SUSPEND\0' 'ULSUSPEND\0' 'LINHIB0001'; do
 	name=${sig%\\0}
 	begin "hibernated-$name"
 	mk_area "$area" $((8 * MiB)) -L hib -U "$UUID"
-	printf "$sig" | dd of="$area" bs=1 seek=4086 conv=notrunc status=none
+	printf '%b' "$sig" | dd of="$area" bs=1 seek=4086 conv=notrunc status=none
 	fsmap_run 0 "$area"
 	want type swap
 	want flags 4
