@@ -49,7 +49,13 @@ timed() {
 imago_create() { "$IMAGO" create -q -f -l 3 "$1" "$2"; }
 pc_create() { "partclone.$3" -q -c -s "$1" -o - 2>/dev/null | zstd -q -T0 -3 >"$2"; sync "$2"; }
 imago_restore() { rm -f "$2"; "$IMAGO" restore -q "$1" "$2"; }
-pc_restore() { rm -f "$2"; zstd -q -d -c "$1" | "partclone.$3" -q -r -s - -O "$2" 2>/dev/null; sync "$2"; }
+# partclone restores into an existing target of the filesystem's size (a device, normally).
+pc_restore() {
+	rm -f "$2"
+	truncate -s "$4" "$2"
+	zstd -q -d -c "$1" | "partclone.$3" -q -r -s - -O "$2" >"$out/partclone.log" 2>&1 &&
+		[[ $(stat -c %b "$2") -gt 0 ]] && sync "$2"
+}
 
 ratio() { echo "scale=2; $1 / $2" | bc; }
 rows=()
@@ -62,7 +68,7 @@ for fs in ext4 ntfs; do
 	timed "$fs-imago-create" imago_create "$src" "$out/$fs.imago"
 	timed "$fs-partclone-create" pc_create "$src" "$out/$fs.pc.zst" "$pc"
 	timed "$fs-imago-restore" imago_restore "$out/$fs.imago" "$out/$fs.restored"
-	timed "$fs-partclone-restore" pc_restore "$out/$fs.pc.zst" "$out/$fs.pcrestored" "$pc"
+	timed "$fs-partclone-restore" pc_restore "$out/$fs.pc.zst" "$out/$fs.pcrestored" "$pc" "$(stat -c %s "$src")"
 	# Both restores hold the same used data: a smart image of each has the same digest.
 	d1=$("$IMAGO" create -q -f "$out/$fs.restored" - | "$IMAGO" verify - | awk '{print $NF}')
 	d2=$("$IMAGO" create -q -f "$out/$fs.pcrestored" - | "$IMAGO" verify - | awk '{print $NF}')
