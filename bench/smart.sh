@@ -72,7 +72,17 @@ for fs in ext4 ntfs; do
 	# Both restores hold the same used data: a smart image of each has the same digest.
 	d1=$("$IMAGO" create -q -f "$out/$fs.restored" - | "$IMAGO" verify - | awk '{print $NF}')
 	d2=$("$IMAGO" create -q -f "$out/$fs.pcrestored" - | "$IMAGO" verify - | awk '{print $NF}')
-	[[ $d1 == "$d2" ]] || die "$fs: imago and partclone restores differ ($d1 vs $d2)"
+	if [[ $d1 != "$d2" ]]; then
+		# partclone.ntfs does not restore the backup boot sector (the volume's last
+		# sector, past the last cluster); imago keeps it. Anything else is a failure.
+		first=$(cmp "$out/$fs.restored" "$out/$fs.pcrestored" | awk '{print $5}' | tr -d ,)
+		size=$(stat -c %s "$out/$fs.restored")
+		if [[ $fs == ntfs && -n $first ]] && ((first > size - 512)); then
+			say "$fs: the restores differ only in the last sector (the NTFS backup boot sector, which partclone does not restore)"
+		else
+			die "$fs: imago and partclone restores differ ($d1 vs $d2; first difference at byte $first)"
+		fi
+	fi
 	rm -f "$out/$fs.restored" "$out/$fs.pcrestored"
 	isz=$(stat -c %s "$out/$fs.imago") psz=$(stat -c %s "$out/$fs.pc.zst")
 	rows+=("$fs $isz $psz ${T[$fs-imago-create]} ${T[$fs-partclone-create]} ${T[$fs-imago-restore]} ${T[$fs-partclone-restore]}")
