@@ -24,6 +24,7 @@
 #include "util/progress.h"
 #include "util/xio.h"
 
+#define PIPE_WANT (1 << 20) /* pipe buffer asked for when the image comes from a pipe */
 #define META_MAX (16u << 20)   /* metadata read from a pipe; ours is a few hundred bytes */
 
 /* job->u[] fields */
@@ -704,6 +705,11 @@ int stream_run(const struct stream_opts *o, struct stream_result *res, struct im
 			r = err_set(err, -errno, -1, -1, -1, "%s: %s", o->name, strerror(errno));
 			goto out;
 		}
+	} else if (S_ISFIFO(st.st_mode)) {
+		/* A 64 KiB pipe makes sixteen reads, and as many wake-ups of the writer, per
+		 * 1 MiB frame: ask for a larger one (up to the unprivileged limit; a refusal
+		 * only costs speed). */
+		fcntl(o->image_fd, F_SETPIPE_SZ, PIPE_WANT);
 	}
 	ssize_t got = xread_full(o->image_fd, s.hdr_bytes, FMT_HEADER_SIZE);
 	if (got < 0) {

@@ -18,15 +18,20 @@
  * device end that is not a multiple of it; chunks and 4 KiB blocks are aligned). A
  * target that refuses direct I/O (its filesystem does not support it, or EINVAL on a
  * write) is written through the page cache from then on: slower, never wrong.
+ * Direct I/O is used on block devices and on the local disk filesystems named in
+ * direct_suits() only: on a network or FUSE filesystem every direct write would wait for
+ * a round trip, where the page cache lets the kernel send many at once.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
+#include <linux/magic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "image/target.h"
@@ -80,6 +85,27 @@ static void find_alignment(struct target *t)
 		t->align = (uint32_t)ss;
 }
 
+static bool direct_suits(int fd)
+{
+	struct stat st;
+	struct statfs sf;
+	if (fstat(fd, &st) < 0)
+		return false;
+	if (S_ISBLK(st.st_mode))
+		return true;
+	if (!S_ISREG(st.st_mode) || fstatfs(fd, &sf) < 0)
+		return false;
+	switch ((unsigned long)sf.f_type) {
+	case EXT4_SUPER_MAGIC: /* ext2 and ext3 too */
+	case XFS_SUPER_MAGIC:
+	case BTRFS_SUPER_MAGIC:
+	case F2FS_SUPER_MAGIC:
+		return true;
+	default:
+		return false;
+	}
+}
+
 int target_open(struct target *t, int fd, unsigned flags, size_t max_write)
 {
 	memset(t, 0, sizeof(*t));
@@ -87,12 +113,10 @@ int target_open(struct target *t, int fd, unsigned flags, size_t max_write)
 	t->sparse = flags & IMAGO_RESTORE_SPARSE;
 	t->blockdev = flags & IMAGO_RESTORE_BLOCKDEV;
 	t->orig_flags = fcntl(fd, F_GETFL);
-	struct stat st;
-	t->direct_ok = t->orig_flags >= 0 && fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
-	if (t->direct_ok) {
-		t->direct = t->orig_flags & O_DIRECT;
+	t->direct = t->orig_flags >= 0 && (t->orig_flags & O_DIRECT);
+	t->direct_ok = t->orig_flags >= 0 && direct_suits(fd);
+	if (t->direct_ok)
 		find_alignment(t);
-	}
 	/* Filesystems without direct I/O refuse the flag here. */
 	if (t->direct_ok && set_direct(t, true) < 0)
 		t->direct_ok = false;
