@@ -107,7 +107,7 @@ for ((r = 1; r <= REPEAT; r++)); do
 	rm -f "$out/s.zst"
 	((have_imago)) || continue
 	for cs in $CHUNKS; do
-		walls[$cs]+="$(once "$out/s.imago" -- "$IMAGO" create -l 3 --chunk-size "$cs" "$src" "$out/s.imago") "
+		walls[$cs]+="$(once "$out/s.imago" -- "$IMAGO" create --sector -l 3 --chunk-size "$cs" "$src" "$out/s.imago") "
 		sizes[$cs]=$(stat -c %s "$out/s.imago")
 		rm -f "$out/s.imago"
 	done

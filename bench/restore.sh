@@ -57,8 +57,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say "making the inputs: imago create -l 3 and zstd -T0 -3 of $src"
-"$IMAGO" create -q -l 3 "$src" "$out/src.imago"
+say "making the inputs: imago create --sector -l 3 and zstd -T0 -3 of $src"
+"$IMAGO" create -q --sector -l 3 "$src" "$out/src.imago"
 zstd -q -T0 -3 "$src" -o "$out/src.zst"
 
 # --- rows ----------------------------------------------------------------------------

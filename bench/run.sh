@@ -156,7 +156,7 @@ for l in 3 1; do
 	fi
 	if ((have_imago)); then
 		row "imago$l" "imago create -l $l" "$REPEAT" "$out/src.$l.imago" - $keep -- \
-			"$IMAGO" create -l "$l" "$src" "$out/src.$l.imago"
+			"$IMAGO" create --sector -l "$l" "$src" "$out/src.$l.imago"
 	fi
 done
 row qcow2 "qemu-img convert -O qcow2 -c; sync" "$QEMU_REPEAT" "$out/src.qcow2" - rm -- \
