@@ -24,7 +24,6 @@
 #include "source_plan.h"
 #include "target.h"
 #include "util/xio.h"
-#include "util/zero.h"
 
 void cmd_clone_help(FILE *f)
 {
@@ -115,28 +114,15 @@ static int clone_need(const struct clone_args *a, const struct cli_source *src,
 		*need = m && m <= src->size ? m : src->size;
 		return 0;
 	}
-	static uint8_t buf[1 << 20];
-	for (uint64_t off = target_size; off < src->size;) {
-		size_t n = src->size - off < sizeof(buf) ? (size_t)(src->size - off) : sizeof(buf);
-		ssize_t r = xpread_full(src->fd, buf, n, off);
-		if (r <= 0)
-			return cli_sys_fail(r < 0 ? (int)-r : EIO, "cannot read the end of SOURCE",
-					    a->source, NULL);
-		for (size_t i = 0; i < (size_t)r; i += 512) {
-			uint64_t at = off + i;
-			bool in_area = false;
-			for (size_t k = 0; k < p->table->n_areas; k++)
-				if (at >= p->table->areas[k].start &&
-				    at < p->table->areas[k].start + p->table->areas[k].size)
-					in_area = true;
-			bool is_free = extent_map_state_at(&p->map, at) == IMAGO_FREE;
-			size_t len = (size_t)r - i < 512 ? (size_t)r - i : 512;
-			if (!in_area && !is_free && !buf_is_zero(buf + i, len)) {
-				*need = src->size; /* data after the partitions: nothing can be cut */
-				return 0;
-			}
-		}
-		off += (uint64_t)r;
+	struct region r = region_fd(src->fd, 0, src->size, src->path);
+	struct imago_err err = { 0 };
+	uint64_t last;
+	int e = plan_last_data_end(&r, p, target_size, src->size, &last, &err);
+	if (e < 0)
+		return cli_fail(e, &err, a->source, NULL);
+	if (last) {
+		*need = src->size; /* data after the partitions: nothing can be cut */
+		return 0;
 	}
 	*need = m;
 	return 0;

@@ -11,21 +11,16 @@
 #include "common.h"
 #include "plan_show.h"
 #include "util/xio.h"
-#include "util/zero.h"
+
+static ssize_t image_read(void *opaque, void *buf, size_t len, uint64_t off)
+{
+	return imago_image_pread(opaque, buf, len, off);
+}
 
 struct tally {
 	const struct restore_layout *l;
 	uint64_t write, free, last_used;
 };
-
-/* Is [off, off+len) inside one of the table's own areas (GPT copies, MBR, EBRs)? */
-static bool in_table_area(const struct part_table *t, uint64_t off, uint64_t len)
-{
-	for (size_t i = 0; i < t->n_areas; i++)
-		if (off >= t->areas[i].start && off + len <= t->areas[i].start + t->areas[i].size)
-			return true;
-	return false;
-}
 
 static int tally_extent(void *opaque, const struct imago_extent *e)
 {
@@ -43,31 +38,8 @@ static int tally_extent(void *opaque, const struct imago_extent *e)
 			t->write += hi - lo;
 	}
 	/* USED bytes past the partitions that are not the backup GPT must fit too. */
-	if (e->state == IMAGO_USED && !in_table_area(t->l->plan.table, e->offset, e->length))
+	if (e->state == IMAGO_USED && !plan_in_table_area(t->l->plan.table, e->offset, e->length))
 		t->last_used = e->offset + e->length;
-	return 0;
-}
-
-/* The end of the last byte after `from` that is not zero and not in the table's areas
- * (0 if none), read through the image; *end is lowered to it. 0 or an exit code. */
-static int last_data_byte(imago_image *img, const char *name, const struct smart_plan *p,
-			  uint64_t from, uint64_t *end)
-{
-	static uint8_t buf[1 << 20];
-	uint64_t last = 0, to = *end;
-	for (uint64_t off = from; off < to;) {
-		size_t n = to - off < sizeof(buf) ? (size_t)(to - off) : sizeof(buf);
-		ssize_t r = imago_image_pread(img, buf, n, off);
-		if (r <= 0)
-			return cli_fail(r < 0 ? (int)r : -EIO, imago_image_error(img), name, NULL);
-		for (size_t i = 0; i < (size_t)r; i += 512) {
-			size_t len = (size_t)r - i < 512 ? (size_t)r - i : 512;
-			if (!in_table_area(p->table, off + i, len) && !buf_is_zero(buf + i, len))
-				last = off + i + len;
-		}
-		off += (uint64_t)r;
-	}
-	*end = last;
 	return 0;
 }
 
@@ -124,7 +96,12 @@ int layout_read(const char *path, int fd, const struct stat *st, unsigned partit
 		/* A USED chunk after the partitions may hold only zeros and the backup GPT:
 		 * read what lies past them to find the last byte that really holds data. */
 		uint64_t m = part_min_disk_size(l->plan.table);
-		if (m && m < t.last_used && (rc = last_data_byte(img, name, &l->plan, m, &t.last_used))) {
+		struct region dr = region_cb(image_read, img, l->dev_size, name);
+		struct imago_err e = { 0 };
+		if (m && m < t.last_used &&
+		    (rc = plan_last_data_end(&dr, &l->plan, m, t.last_used, &t.last_used, &e)) < 0) {
+			const struct imago_err *ie = imago_image_error(img);
+			rc = cli_fail(rc, ie && ie->code ? ie : &e, name, NULL);
 			imago_image_close(img);
 			return rc;
 		}

@@ -333,3 +333,22 @@ int extent_map_adopt(struct extent_map *m, struct imago_extent *v, size_t n, uin
 	*m = tmp;
 	return 0;
 }
+
+uint64_t extent_runs_next_kept_chunk(const struct imago_extent *v, size_t n, size_t *cur,
+				     uint64_t off, uint64_t size, uint64_t chunk)
+{
+	while (off < size) {
+		while (*cur < n && v[*cur].offset + v[*cur].length <= off)
+			(*cur)++;
+		if (*cur >= n || v[*cur].state != IMAGO_FREE)
+			return off;
+		uint64_t end = v[*cur].offset + v[*cur].length;
+		if (end >= size)
+			return size;
+		uint64_t c = end / chunk * chunk; /* the chunk where the next (kept) run starts */
+		if (c <= off)
+			return off;
+		off = c;
+	}
+	return size;
+}

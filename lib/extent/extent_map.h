@@ -55,4 +55,11 @@ int extent_map_validate(const struct extent_map *m, size_t *bad);
  * array is not taken. */
 int extent_map_adopt(struct extent_map *m, struct imago_extent *v, size_t n, uint64_t size);
 
+/* For readers walking a sorted, coalesced run array v[0..n) that tiles [0, size) by
+ * chunks of `chunk` bytes (create, clone): the offset of the first chunk at or after off
+ * (a multiple of chunk) that holds a byte which is not FREE, or size when none is left.
+ * *cur is the caller's cursor into v (start at 0; offsets only grow). */
+uint64_t extent_runs_next_kept_chunk(const struct imago_extent *v, size_t n, size_t *cur,
+				     uint64_t off, uint64_t size, uint64_t chunk);
+
 #endif

@@ -16,6 +16,7 @@
 #define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
 
+#include "extent/extent_map.h"
 #include "image/digest.h"
 #include "image/format.h"
 #include "pipeline/pipeline.h"
@@ -85,31 +86,12 @@ static int read_err(struct wctx *w, ssize_t r, uint64_t at, uint64_t want_end)
 		       (unsigned long long)(at + (uint64_t)r), (unsigned long long)want_end);
 }
 
-/* Smart mode: move next_off to the first chunk holding a USED byte; 0 when none is left. */
-static int skip_free_chunks(struct wctx *w)
-{
-	while (w->next_off < w->size) {
-		while (w->pcur < w->an && w->av[w->pcur].offset + w->av[w->pcur].length <= w->next_off)
-			w->pcur++;
-		const struct imago_extent *e = &w->av[w->pcur];
-		if (e->state != IMAGO_FREE)
-			return 1;
-		uint64_t end = e->offset + e->length;
-		if (end >= w->size)
-			return 0;
-		uint64_t c = end / w->cs * w->cs; /* the chunk of the next (USED) run */
-		if (c <= w->next_off)
-			return 1;
-		w->next_off = c;
-	}
-	return 0;
-}
-
 static int produce(void *vctx, struct pl_job *j)
 {
 	struct wctx *w = vctx;
-	if (w->smart && !skip_free_chunks(w))
-		return 0;
+	if (w->smart)
+		w->next_off = extent_runs_next_kept_chunk(w->av, w->an, &w->pcur, w->next_off, w->size,
+							  w->cs);
 	if (w->next_off >= w->size)
 		return 0;
 	uint64_t off = w->next_off;

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
+#include "extent/extent_map.h"
 #include "image/digest.h"
 #include "pipeline/pipeline.h"
 #include "util/err.h"
@@ -46,23 +47,7 @@ struct cctx {
 static int produce(void *vctx, struct pl_job *j)
 {
 	struct cctx *c = vctx;
-	/* Skip chunks with no USED byte. */
-	while (c->next < c->size) {
-		while (c->pcur < c->an && c->av[c->pcur].offset + c->av[c->pcur].length <= c->next)
-			c->pcur++;
-		const struct imago_extent *e = &c->av[c->pcur];
-		if (e->state != IMAGO_FREE)
-			break;
-		uint64_t end = e->offset + e->length;
-		uint64_t ch = end / CLONE_CHUNK * CLONE_CHUNK;
-		if (end >= c->size) {
-			c->next = c->size;
-			break;
-		}
-		if (ch <= c->next)
-			break;
-		c->next = ch;
-	}
+	c->next = extent_runs_next_kept_chunk(c->av, c->an, &c->pcur, c->next, c->size, CLONE_CHUNK);
 	if (c->next >= c->size)
 		return 0;
 	uint64_t off = c->next, len = c->size - off < CLONE_CHUNK ? c->size - off : CLONE_CHUNK;

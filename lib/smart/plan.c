@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "util/err.h"
+#include "util/zero.h"
 
 __attribute__((format(printf, 2, 3)))
 static void warn(struct smart_plan *p, const char *fmt, ...)
@@ -199,4 +200,44 @@ void smart_plan_free(struct smart_plan *p)
 	free(p->parts);
 	extent_map_free(&p->map);
 	memset(p, 0, sizeof(*p));
+}
+
+int plan_in_table_area(const struct part_table *t, uint64_t off, uint64_t len)
+{
+	for (size_t i = 0; i < t->n_areas; i++)
+		if (off >= t->areas[i].start && off + len <= t->areas[i].start + t->areas[i].size)
+			return 1;
+	return 0;
+}
+
+int plan_last_data_end(const struct region *disk, const struct smart_plan *p, uint64_t from,
+		       uint64_t to, uint64_t *end, struct imago_err *err)
+{
+	enum { PIECE = 1 << 20, SECTOR = 512 };
+	uint8_t *buf = malloc(PIECE);
+	if (!buf)
+		return err_set(err, -ENOMEM, -1, -1, -1, "out of memory");
+	uint64_t last = 0;
+	int rc = 0;
+	for (uint64_t off = from; off < to;) {
+		size_t n = to - off < PIECE ? (size_t)(to - off) : PIECE;
+		ssize_t r = region_pread(disk, buf, n, off);
+		if (r <= 0) {
+			rc = err_set(err, r < 0 ? (int)r : -EIO, -1, (int64_t)off, -1,
+				     "%s: cannot read byte %llu, after the partitions: %s", disk->name,
+				     (unsigned long long)off, r < 0 ? strerror((int)-r) : "short read");
+			break;
+		}
+		for (size_t i = 0; i < (size_t)r; i += SECTOR) {
+			size_t len = (size_t)r - i < SECTOR ? (size_t)r - i : SECTOR;
+			if (!plan_in_table_area(p->table, off + i, len) &&
+			    extent_map_state_at(&p->map, off + i) != IMAGO_FREE &&
+			    !buf_is_zero(buf + i, len))
+				last = off + i + len;
+		}
+		off += (uint64_t)r;
+	}
+	free(buf);
+	*end = last;
+	return rc;
 }

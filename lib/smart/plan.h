@@ -61,6 +61,16 @@ int smart_plan_build(const struct region *disk, uint32_t sector_size, unsigned f
 		     struct smart_plan *p, struct imago_err *err);
 void smart_plan_free(struct smart_plan *p);
 
+/* Nonzero when [off, off+len) lies inside one of the table's own areas (MBR, EBRs, GPTs). */
+int plan_in_table_area(const struct part_table *t, uint64_t off, uint64_t len);
+
+/* The end of the last byte in [from, to) of disk that holds data: not zero, not FREE in
+ * p->map and not in the table's own areas; 0 when there is none. Reads those bytes (the
+ * space after the partitions, before a restore or clone to a smaller disk). 0, or the
+ * -errno of a failed read with err set. */
+int plan_last_data_end(const struct region *disk, const struct smart_plan *p, uint64_t from,
+		       uint64_t to, uint64_t *end, struct imago_err *err);
+
 /* Nonzero when a partition's filesystem is dirty, needs recovery or is hibernated. */
 int plan_part_unsafe(const struct plan_part *pp);
 
