@@ -314,7 +314,10 @@ static int consume(void *vctx, struct pl_job *j)
 {
 	struct sctx *s = vctx;
 	uint64_t off = j->u[U_OFF], len = j->u[U_LEN];
-	int r;
+	int r, held = 0;
+	/* A write of an earlier chunk that failed comes first (device order). */
+	if (s->restore && (j->status < 0 ? target_flush(&s->tgt) : s->tgt.err) < 0)
+		return write_err(s, s->tgt.err, s->tgt.err_off);
 	if (j->status < 0) {
 		uint64_t chunk = off / s->cs;
 		const char *why = j->u[U_WHY] ? (const char *)(uintptr_t)j->u[U_WHY] : strerror(-j->status);
@@ -342,7 +345,7 @@ static int consume(void *vctx, struct pl_job *j)
 			s->zs[s->nzs++] = (struct zrange){ off, len };
 		}
 		if (r == 0 && s->restore && !s->tgt.sparse && (r = target_zero(&s->tgt, off, len)) < 0)
-			return write_err(s, r, off);
+			return write_err(s, r, s->tgt.err_off);
 		if (r == 0 && s->restore && !s->tgt.sparse)
 			s->written += len;
 		break;
@@ -350,9 +353,10 @@ static int consume(void *vctx, struct pl_job *j)
 		r = digest_acc_leaves(&s->dig, j->aux, len);
 		if (r < 0)
 			break;
-		/* Written here, in device order, by this one thread: see target.c. */
-		if (s->restore && (r = target_write(&s->tgt, j->out, off, (size_t)len)) < 0)
-			return write_err(s, r, off);
+		/* Written here, in device order, by this one thread: see target.c. The job
+		 * stays held while its write is in flight (released by job_written). */
+		if (s->restore && (held = target_write(&s->tgt, j->out, off, (size_t)len, j)) < 0)
+			return write_err(s, held, s->tgt.err_off);
 		if (grow((void **)&s->seen, &s->capseen, s->nseen, sizeof(*s->seen)) < 0)
 			return err_set(s->err, -ENOMEM, -1, -1, -1, "out of memory");
 		s->seen[s->nseen++] = (struct fmt_index_entry){
@@ -368,7 +372,23 @@ static int consume(void *vctx, struct pl_job *j)
 	s->cpos = off + len;
 	if (progress_tick(&s->clock, s->cpos, s->dsize, s->o->progress, s->o->progress_opaque))
 		return err_set(s->err, -ECANCELED, -1, (int64_t)s->cpos, -1, "cancelled");
-	return 0;
+	return held ? PL_HOLD : 0;
+}
+
+static void job_written(void *token)
+{
+	pipeline_release(token);
+}
+
+/* The pipeline is over: wait for the writes in flight (their jobs come back). A failure
+ * is reported here only if nothing else failed first. */
+static int drain(void *vctx)
+{
+	struct sctx *s = vctx;
+	int r = target_flush(&s->tgt);
+	if (r < 0 && !(s->err && s->err->code) && !s->prod_err.code)
+		write_err(s, r, s->tgt.err_off);
+	return r;
 }
 
 /* ------------------------------------------------------------------ tail */
@@ -615,13 +635,28 @@ int stream_run(const struct stream_opts *o, struct stream_result *res, struct im
 			    (unsigned long long)s.dsize, (unsigned long long)o->target_size);
 		goto out;
 	}
+	if (s.restore && !(o->flags & IMAGO_RESTORE_BLOCKDEV)) {
+		/* A file gets its full length now (it has it already unless the image comes
+		 * from a pipe): writes inside the file's length can be in flight together. */
+		struct stat ts;
+		if (fstat(o->target_fd, &ts) == 0 && S_ISREG(ts.st_mode) && (uint64_t)ts.st_size < s.dsize &&
+		    ftruncate(o->target_fd, (off_t)s.dsize) < 0) {
+			r = write_err(&s, -errno, s.dsize);
+			goto out;
+		}
+	}
+	if (s.restore && target_open(&s.tgt, o->target_fd, o->flags, s.cs, job_written) < 0) {
+		r = err_set(err, -ENOMEM, -1, -1, -1, "out of memory");
+		goto out;
+	}
 	s.pcap = ZSTD_compressBound(s.cs);
 	s.leaves_len = digest_leaf_count(s.cs) * DIGEST_LEAF_HASH;
 	cfg = (struct pl_config){ .workers = o->threads, .in_cap = s.pcap + (s.against ? s.cs : 0),
-				  .out_cap = s.cs, .aux_cap = s.leaves_len };
+				  .out_cap = s.cs, .aux_cap = s.leaves_len,
+				  .hold = s.restore && s.tgt.aio ? TARGET_DEPTH : 0,
+				  .drain = s.restore ? drain : NULL };
 	cfg.workers = pipeline_workers(&cfg);
-	if (!(s.dctx = calloc(cfg.workers, sizeof(*s.dctx))) ||
-	    (s.restore && target_open(&s.tgt, o->target_fd, o->flags, s.cs) < 0)) {
+	if (!(s.dctx = calloc(cfg.workers, sizeof(*s.dctx)))) {
 		r = err_set(err, -ENOMEM, -1, -1, -1, "out of memory");
 		goto out;
 	}

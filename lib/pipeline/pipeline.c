@@ -7,7 +7,7 @@
 
 #include "pipeline/pipeline.h"
 
-enum job_state { J_FREE, J_READY, J_BUSY, J_DONE };
+enum job_state { J_FREE, J_READY, J_BUSY, J_DONE, J_HELD };
 
 struct pl {
 	const struct pl_ops *ops;
@@ -120,6 +120,15 @@ static uint8_t *buf_alloc(size_t cap)
 	return p;
 }
 
+void pipeline_release(struct pl_job *job)
+{
+	struct pl *p = job->pl_;
+	pthread_mutex_lock(&p->lock);
+	p->state[job - p->jobs] = J_FREE;
+	pthread_cond_signal(&p->cond_free);
+	pthread_mutex_unlock(&p->lock);
+}
+
 unsigned pipeline_workers(const struct pl_config *cfg)
 {
 	unsigned w = cfg->workers;
@@ -135,7 +144,7 @@ unsigned pipeline_workers(const struct pl_config *cfg)
 	if (per_job < cfg->in_cap || per_job > limit)
 		return 1;
 	/* Each worker needs about two jobs in flight to stay busy while the others queue. */
-	while (w > 1 && per_job * (2 * (size_t)w + 2) + cfg->worker_mem * w > limit)
+	while (w > 1 && per_job * (2 * (size_t)w + 2 + cfg->hold) + cfg->worker_mem * w > limit)
 		w--;
 	return w;
 }
@@ -145,7 +154,7 @@ int pipeline_run(const struct pl_ops *ops, void *ctx, const struct pl_config *cf
 {
 	struct pl p = { .ops = ops, .ctx = ctx };
 	p.workers = pipeline_workers(cfg);
-	p.njobs = 2 * (size_t)p.workers + 2;
+	p.njobs = 2 * (size_t)p.workers + 2 + cfg->hold;
 	int ret = 0;
 	uint64_t fail_at = UINT64_MAX;
 
@@ -160,6 +169,7 @@ int pipeline_run(const struct pl_ops *ops, void *ctx, const struct pl_config *cf
 		j->in = buf_alloc(cfg->in_cap);
 		j->out = buf_alloc(cfg->out_cap);
 		j->aux = buf_alloc(cfg->aux_cap);
+		j->pl_ = &p;
 		if ((cfg->in_cap && !j->in) || (cfg->out_cap && !j->out) || (cfg->aux_cap && !j->aux)) {
 			ret = -ENOMEM;
 			goto out_free;
@@ -213,6 +223,10 @@ int pipeline_run(const struct pl_ops *ops, void *ctx, const struct pl_config *cf
 			fail_at = seq;
 			break;
 		}
+		if (r == PL_HOLD) {
+			p.state[i] = J_HELD;
+			continue;
+		}
 		p.state[i] = J_FREE;
 		pthread_cond_signal(&p.cond_free);
 	}
@@ -227,6 +241,14 @@ out_join:
 	for (unsigned k = 0; k < started; k++)
 		pthread_join(wk[k], NULL);
 	free(wk);
+	if (cfg->drain) {
+		/* Held jobs come back before their buffers are freed. */
+		int r = cfg->drain(ctx);
+		if (r < 0 && ret == 0) {
+			ret = r;
+			fail_at = UINT64_MAX;
+		}
+	}
 out_sync:
 	pthread_cond_destroy(&p.cond_done);
 	pthread_cond_destroy(&p.cond_ready);
