@@ -653,7 +653,7 @@ int stream_run(const struct stream_opts *o, struct stream_result *res, struct im
 	s.leaves_len = digest_leaf_count(s.cs) * DIGEST_LEAF_HASH;
 	cfg = (struct pl_config){ .workers = o->threads, .in_cap = s.pcap + (s.against ? s.cs : 0),
 				  .out_cap = s.cs, .aux_cap = s.leaves_len,
-				  .hold = s.restore && s.tgt.aio ? TARGET_DEPTH : 0,
+				  .hold = s.restore ? target_depth(&s.tgt) : 0,
 				  .drain = s.restore ? drain : NULL };
 	cfg.workers = pipeline_workers(&cfg);
 	if (!(s.dctx = calloc(cfg.workers, sizeof(*s.dctx)))) {

@@ -53,6 +53,7 @@
  * shorter than this between non-zero blocks is written (as zeros) rather than cutting a
  * chunk into many small requests. Holes that small save nothing worth that. */
 #define DIRECT_MIN_HOLE (64u << 10)
+#define ZEROS_MAX (1u << 20)
 /* Requests (pieces of chunks) in flight at most: TARGET_DEPTH chunks of a few pieces. */
 #define AIO_REQS 64u
 
@@ -70,6 +71,7 @@ struct target_aio {
 	aio_context_t ctx;
 	bool no_submit;     /* io_submit failed: no more asynchronous writes */
 	target_release_fn release;
+	unsigned depth;     /* tokens in flight at most */
 	unsigned inflight;  /* requests submitted and not yet reaped */
 	unsigned toks;      /* tokens in use */
 	struct aio_req req[AIO_REQS];
@@ -163,18 +165,24 @@ int target_open(struct target *t, int fd, unsigned flags, size_t max_write,
 	if (t->direct_ok && set_direct(t, true) < 0)
 		t->direct_ok = false;
 	if (!t->sparse) {
+		/* Zeros for targets without a zeroing call: 1 MiB per write is plenty. */
+		size_t zl = max_write && max_write < ZEROS_MAX ? max_write : ZEROS_MAX;
 		void *z = NULL;
-		if (max_write == 0)
-			max_write = 1u << 20;
-		if (posix_memalign(&z, TARGET_BUF_ALIGN, max_write) != 0) {
+		if (posix_memalign(&z, TARGET_BUF_ALIGN, zl) != 0) {
 			target_close(t);
 			return -ENOMEM;
 		}
-		memset(z, 0, max_write);
+		memset(z, 0, zl);
 		t->zeros = z;
-		t->zeros_len = max_write;
+		t->zeros_len = zl;
 	}
-	if (release && t->direct_ok) {
+	/* Chunks of TARGET_INFLIGHT_BYTES or more are written one at a time: one such write
+	 * is already several requests to the device, and holding more would cost more
+	 * memory than it saves time. */
+	size_t depth = max_write ? TARGET_INFLIGHT_BYTES / max_write : TARGET_DEPTH;
+	if (depth > TARGET_DEPTH)
+		depth = TARGET_DEPTH;
+	if (release && t->direct_ok && depth > 0) {
 		struct target_aio *a = calloc(1, sizeof(*a));
 		if (!a) {
 			target_close(t);
@@ -184,6 +192,7 @@ int target_open(struct target *t, int fd, unsigned flags, size_t max_write,
 			free(a); /* no AIO here: synchronous writes */
 		} else {
 			a->release = release;
+			a->depth = (unsigned)depth;
 			for (unsigned i = 0; i < AIO_REQS; i++)
 				a->req[i].tok = -1;
 			t->aio = a;
@@ -392,7 +401,7 @@ int target_write(struct target *t, const uint8_t *buf, uint64_t off, size_t len,
 	}
 	if (a->inflight)
 		reap(t, 0); /* give back what is done already, early */
-	while (a->toks == TARGET_DEPTH)
+	while (a->toks >= a->depth)
 		reap(t, 1);
 	int k = 0;
 	while (a->tok[k].pending)
@@ -405,6 +414,11 @@ int target_write(struct target *t, const uint8_t *buf, uint64_t off, size_t len,
 		return t->err;
 	}
 	return t->err ? t->err : 1;
+}
+
+unsigned target_depth(const struct target *t)
+{
+	return t->aio ? t->aio->depth : 0;
 }
 
 int target_zero(struct target *t, uint64_t off, uint64_t len)

@@ -13,8 +13,11 @@
 
 /* Buffers passed to target_write are best aligned to this (pipeline buffers are). */
 #define TARGET_BUF_ALIGN 4096u
-/* Writes (calls of target_write with a token) in flight at most. */
+/* Writes (calls of target_write with a token) in flight at most, and the bytes they
+ * cover together at most (so: four 1 MiB chunks, one 4 MiB chunk, and larger chunks
+ * one at a time, synchronously). */
 #define TARGET_DEPTH 4u
+#define TARGET_INFLIGHT_BYTES (4u << 20)
 
 /* Called (on the writing thread, from within a later target_* call) when every byte of
  * an asynchronous target_write is written or has failed: its buffer is free again. */
@@ -38,15 +41,18 @@ struct target {
 	uint64_t err_off;   /* the device offset it happened at */
 };
 
-/* Set up writing to fd (flags: enum imago_restore_flags). max_write bounds the length
- * of target_zero's fallback writes. release, if not NULL, allows asynchronous writes
- * (see target_write). Turns O_DIRECT on where the target supports it. 0 or -ENOMEM. */
+/* Set up writing to fd (flags: enum imago_restore_flags). max_write is the largest
+ * length target_write is given (a chunk). release, if not NULL, allows asynchronous
+ * writes (see target_write). Turns O_DIRECT on where the target supports it. 0 or
+ * -ENOMEM. */
 int target_open(struct target *t, int fd, unsigned flags, size_t max_write,
 		target_release_fn release);
+/* How many asynchronous writes t keeps in flight at most (0: none), for max_write. */
+unsigned target_depth(const struct target *t);
 /* Write len device bytes from buf at device offset off. On a sparse target, zero 4 KiB
  * blocks are left as holes. With a token (and a release function), the write may stay
  * in flight after the call: then it returns 1, buf must stay untouched until
- * release(token) is called, and at most TARGET_DEPTH such writes are in flight (the
+ * release(token) is called, and at most target_depth() such writes are in flight (the
  * call waits for one to finish first). Returns 0 when everything was written, 1 as
  * said, or the -errno of the first failed write, this one or an earlier one still in
  * flight (t->err_off says where); after a failure, the token may still be held. */
