@@ -11,7 +11,7 @@
  * pages (the largest cost of a buffered restore; far larger still on a VM whose freed
  * memory goes back to the host), fills memory with dirty data nobody will read, and
  * evicts what others had cached. With O_DIRECT the disk reads our buffers itself.
- * Measured in bench/README.md ("restore").
+ * Measured in bench/README.md ("restore.sh").
  *
  * What direct I/O cannot take is written through the page cache, O_DIRECT switched off
  * on the fd for it: a piece not aligned to the target's direct I/O granularity (only a
@@ -22,7 +22,7 @@
  * direct_suits() only: on a network or FUSE filesystem every direct write would wait for
  * a round trip, where the page cache lets the kernel send many at once.
  *
- * Several direct writes in flight (TARGET_DEPTH chunks): one direct write at a time
+ * Several direct writes in flight (up to TARGET_INFLIGHT_BYTES): one direct write at a time
  * leaves the device idle between requests and the pipeline waiting on each; the page
  * cache had hidden that. Linux native AIO, by its three system calls (no libaio for
  * them), not io_uring: AIO works wherever direct I/O does, io_uring is often disabled
@@ -65,6 +65,7 @@ struct aio_req {
 struct aio_tok {
 	void *token;
 	unsigned pending;   /* requests in flight, + 1 while target_write still submits */
+	bool held;          /* a target_write for it returned 1: release() is owed */
 };
 
 struct target_aio {
@@ -401,18 +402,29 @@ int target_write(struct target *t, const uint8_t *buf, uint64_t off, size_t len,
 	}
 	if (a->inflight)
 		reap(t, 0); /* give back what is done already, early */
-	while (a->toks >= a->depth)
-		reap(t, 1);
-	int k = 0;
-	while (a->tok[k].pending)
+	/* Pieces of one buffer written by several calls share the token's slot, so that
+	 * release comes once, when all of them are done. */
+	unsigned k = 0;
+	while (k < TARGET_DEPTH && !(a->tok[k].pending && a->tok[k].token == token))
 		k++;
-	a->tok[k] = (struct aio_tok){ .token = token, .pending = 1 };
-	a->toks++;
-	write_runs(t, k, buf, off, len);
+	if (k == TARGET_DEPTH) {
+		while (a->toks >= a->depth)
+			reap(t, 1);
+		for (k = 0; a->tok[k].pending; k++)
+			;
+		a->tok[k] = (struct aio_tok){ .token = token };
+		a->toks++;
+	}
+	a->tok[k].pending++;
+	write_runs(t, (int)k, buf, off, len);
 	if (--a->tok[k].pending == 0) {
-		a->toks--; /* nothing left in flight: not held */
+		/* Nothing of it left in flight. */
+		a->toks--;
+		if (a->tok[k].held)
+			a->release(token); /* promised by an earlier call */
 		return t->err;
 	}
+	a->tok[k].held = true;
 	return t->err ? t->err : 1;
 }
 

@@ -52,8 +52,10 @@ unsigned target_depth(const struct target *t);
 /* Write len device bytes from buf at device offset off. On a sparse target, zero 4 KiB
  * blocks are left as holes. With a token (and a release function), the write may stay
  * in flight after the call: then it returns 1, buf must stay untouched until
- * release(token) is called, and at most target_depth() such writes are in flight (the
- * call waits for one to finish first). Returns 0 when everything was written, 1 as
+ * release(token) is called, and at most target_depth() tokens are in flight (the call
+ * waits for one to finish first). Several calls may pass the same token (pieces of one
+ * buffer): release then comes once, when all are done, possibly from within one of
+ * those calls if an earlier one returned 1. Returns 0 when everything was written, 1 as
  * said, or the -errno of the first failed write, this one or an earlier one still in
  * flight (t->err_off says where); after a failure, the token may still be held. */
 int target_write(struct target *t, const uint8_t *buf, uint64_t off, size_t len, void *token);

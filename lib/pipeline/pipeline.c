@@ -14,6 +14,7 @@ struct pl {
 	void *ctx;
 	struct pl_job *jobs;
 	enum job_state *state;
+	bool *released;             /* given back while its consume() still ran */
 	size_t njobs;
 	unsigned workers;
 
@@ -123,9 +124,14 @@ static uint8_t *buf_alloc(size_t cap)
 void pipeline_release(struct pl_job *job)
 {
 	struct pl *p = job->pl_;
+	size_t i = (size_t)(job - p->jobs);
 	pthread_mutex_lock(&p->lock);
-	p->state[job - p->jobs] = J_FREE;
-	pthread_cond_signal(&p->cond_free);
+	if (p->state[i] == J_HELD) {
+		p->state[i] = J_FREE;
+		pthread_cond_signal(&p->cond_free);
+	} else {
+		p->released[i] = true; /* from within its consume(): freed when that returns */
+	}
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -160,7 +166,8 @@ int pipeline_run(const struct pl_ops *ops, void *ctx, const struct pl_config *cf
 
 	p.jobs = calloc(p.njobs, sizeof(*p.jobs));
 	p.state = calloc(p.njobs, sizeof(*p.state));
-	if (!p.jobs || !p.state) {
+	p.released = calloc(p.njobs, sizeof(*p.released));
+	if (!p.jobs || !p.state || !p.released) {
 		ret = -ENOMEM;
 		goto out_free;
 	}
@@ -223,10 +230,11 @@ int pipeline_run(const struct pl_ops *ops, void *ctx, const struct pl_config *cf
 			fail_at = seq;
 			break;
 		}
-		if (r == PL_HOLD) {
+		if (r == PL_HOLD && !p.released[i]) {
 			p.state[i] = J_HELD;
 			continue;
 		}
+		p.released[i] = false;
 		p.state[i] = J_FREE;
 		pthread_cond_signal(&p.cond_free);
 	}
@@ -263,6 +271,7 @@ out_free:
 		}
 	free(p.jobs);
 	free(p.state);
+	free(p.released);
 	if (failed_seq)
 		*failed_seq = fail_at;
 	return ret;

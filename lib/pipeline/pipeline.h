@@ -35,7 +35,8 @@ struct pl_job {
 
 /* consume() returns PL_HOLD to keep the job after it returns: its buffers stay valid and
  * untouched until the consumer gives it back with pipeline_release() (e.g. once an
- * asynchronous write of job->out is done). */
+ * asynchronous write of job->out is done), once. Giving it back from within that
+ * consume() call itself is allowed too (it is then free as soon as consume returns). */
 #define PL_HOLD 1
 
 struct pl_ops {

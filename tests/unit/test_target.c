@@ -261,6 +261,57 @@ static void async_dense(void)
 	async_writes(0);
 }
 
+/* One buffer written in pieces by several calls with the same token (as a restore that
+ * skips ranges does): released once, after the last piece, whether or not the pieces
+ * were in flight together. */
+static void one_token_many_pieces(void)
+{
+	int fd = tmp_file(0);
+	REQUIRE(fd >= 0);
+	size_t total = 8 * (size_t)MiB;
+	REQUIRE(ftruncate(fd, (off_t)total) == 0);
+	uint8_t *bufs[8], *got = malloc(MiB);
+	REQUIRE(got);
+	memset(released, 0, sizeof(released));
+	release_bad = 0;
+	struct target t;
+	REQUIRE(target_open(&t, fd, IMAGO_RESTORE_SPARSE, MiB, release) == 0);
+	bool async = t.aio != NULL;
+	int held[8] = { 0 }, nheld = 0;
+	for (int i = 0; i < 8; i++) {
+		bufs[i] = aligned(MiB);
+		REQUIRE(bufs[i]);
+		fill_pattern(bufs[i], MiB, (unsigned)i + 20);
+		released[i] = 1;
+		uint64_t off = (uint64_t)i * MiB;
+		/* three pieces, the middle one left out (a range that is not restored) */
+		int r1 = target_write(&t, bufs[i], off, 256 * 1024, &released[i]);
+		int r2 = target_write(&t, bufs[i] + 512 * 1024, off + 512 * 1024, 256 * 1024, &released[i]);
+		int r3 = target_write(&t, bufs[i] + 768 * 1024, off + 768 * 1024, 256 * 1024, &released[i]);
+		CHECK(r1 >= 0 && r2 >= 0 && r3 >= 0);
+		held[i] = r1 == 1 || r2 == 1 || r3 == 1;
+		nheld += held[i];
+	}
+	if (async)
+		CHECK(nheld > 0); /* the in-flight path was taken */
+	CHECK(target_flush(&t) == 0);
+	target_close(&t);
+	CHECK(!release_bad);
+	for (int i = 0; i < 8; i++) {
+		CHECK(released[i] == (held[i] ? 2 : 1));
+		CHECK(read_back(fd, got, MiB, (uint64_t)i * MiB) == 0);
+		CHECK(memcmp(got, bufs[i], 256 * 1024) == 0);
+		CHECK(memcmp(got + 512 * 1024, bufs[i] + 512 * 1024, 512 * 1024) == 0);
+		size_t nz = 0;
+		for (size_t b = 256 * 1024; b < 512 * 1024; b++)
+			nz += got[b] != 0;
+		CHECK(nz == 0);
+		free(bufs[i]);
+	}
+	free(got);
+	close(fd);
+}
+
 /* A write that fails (past the file size limit: EFBIG, from the kernel's completion when
  * the write was in flight) is reported with its offset and is sticky; a held buffer still
  * comes back. */
@@ -311,6 +362,7 @@ int main(void)
 	RUN(caller_flags_kept);
 	RUN(async_sparse);
 	RUN(async_dense);
+	RUN(one_token_many_pieces);
 	RUN(write_failure_reported);
 	CHECK_MAIN_END();
 }
