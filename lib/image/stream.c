@@ -354,7 +354,9 @@ static int consume(void *vctx, struct pl_job *j)
 		if (r < 0)
 			break;
 		/* Written here, in device order, by this one thread: see target.c. The job
-		 * stays held while its write is in flight (released by job_written). */
+		 * stays held while its write is in flight (released by job_written). Parts
+		 * of a chunk may be written by several calls with the same token j; the job
+		 * is then held if any of them returned 1. */
 		if (s->restore && (held = target_write(&s->tgt, j->out, off, (size_t)len, j)) < 0)
 			return write_err(s, held, s->tgt.err_off);
 		if (grow((void **)&s->seen, &s->capseen, s->nseen, sizeof(*s->seen)) < 0)

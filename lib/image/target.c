@@ -177,9 +177,9 @@ int target_open(struct target *t, int fd, unsigned flags, size_t max_write,
 		t->zeros = z;
 		t->zeros_len = zl;
 	}
-	/* Chunks of TARGET_INFLIGHT_BYTES or more are written one at a time: one such write
-	 * is already several requests to the device, and holding more would cost more
-	 * memory than it saves time. */
+	/* Chunks larger than TARGET_INFLIGHT_BYTES are written synchronously, one at a
+	 * time: one such write is already several requests to the device, and holding
+	 * more of them would cost more memory than it saves time. */
 	size_t depth = max_write ? TARGET_INFLIGHT_BYTES / max_write : TARGET_DEPTH;
 	if (depth > TARGET_DEPTH)
 		depth = TARGET_DEPTH;
@@ -208,8 +208,10 @@ static int put(struct target *t, const uint8_t *buf, uint64_t off, size_t len)
 {
 	if (t->direct_ok && off % t->align == 0 && (uintptr_t)buf % t->mem_align == 0) {
 		size_t n = len - len % t->align;
-		int r = n ? set_direct(t, true) : 0;
-		if (r == 0 && n)
+		int r = 0;
+		if (n && set_direct(t, true) < 0)
+			r = -EINVAL; /* the flag refused: as below */
+		else if (n)
 			r = xpwrite_full(t->fd, buf, n, off);
 		if (r == -EINVAL) {
 			/* Refused after all (or cut short at an unaligned place): from here on,
