@@ -202,6 +202,15 @@ int target_open(struct target *t, int fd, unsigned flags, size_t max_write,
 	return 0;
 }
 
+static void reap(struct target *t, long min);
+
+/* Wait until no write is in flight. */
+static void wait_idle(struct target *t)
+{
+	while (t->aio && t->aio->inflight)
+		reap(t, 1);
+}
+
 /* Write len bytes at off: the aligned part with direct I/O where possible, the rest
  * through the page cache. */
 static int put(struct target *t, const uint8_t *buf, uint64_t off, size_t len)
@@ -227,6 +236,11 @@ static int put(struct target *t, const uint8_t *buf, uint64_t off, size_t len)
 	}
 	if (len == 0)
 		return 0;
+	/* Through the page cache: nothing may be in flight then. A buffered write of part
+	 * of a page reads the rest from the disk, where a direct write may not have landed
+	 * yet, and would write that back over it (the kernel warns of such collisions and
+	 * fails the next fsync). Only device ends and fallbacks come here. */
+	wait_idle(t);
 	int r = set_direct(t, false);
 	if (r < 0)
 		return r;
@@ -275,6 +289,15 @@ static void reap(struct target *t, long min)
 			}
 		return;
 	}
+	/* Requests to finish synchronously, once this batch is accounted for (that may
+	 * wait for the others in flight, reaping again). */
+	struct redo {
+		const uint8_t *buf;
+		uint64_t off;
+		size_t len;
+		int tok;
+	} redo[AIO_REQS];
+	long nredo = 0;
 	for (long i = 0; i < n; i++) {
 		struct aio_req *q = (struct aio_req *)(uintptr_t)ev[i].data;
 		const uint8_t *buf = (const uint8_t *)(uintptr_t)q->cb.aio_buf;
@@ -283,15 +306,20 @@ static void reap(struct target *t, long min)
 		int k = q->tok;
 		q->tok = -1;
 		a->inflight--;
-		if (res == -EINVAL) {
-			t->direct_ok = false;
-			put_or_fail(t, buf, off, (size_t)len);
-		} else if (res >= 0 && (uint64_t)res < len) {
-			put_or_fail(t, buf + res, off + (uint64_t)res, (size_t)(len - (uint64_t)res));
-		} else if (res < 0) {
-			fail(t, res < -4095 ? -EIO : (int)res, off);
+		if (res == -EINVAL || (res >= 0 && (uint64_t)res < len)) {
+			uint64_t done = res > 0 ? (uint64_t)res : 0;
+			if (res == -EINVAL)
+				t->direct_ok = false;
+			redo[nredo++] = (struct redo){ buf + done, off + done, (size_t)(len - done), k };
+			continue;
 		}
+		if (res < 0)
+			fail(t, res < -4095 ? -EIO : (int)res, off);
 		tok_done(a, k);
+	}
+	for (long i = 0; i < nredo; i++) {
+		put_or_fail(t, redo[i].buf, redo[i].off, redo[i].len);
+		tok_done(a, redo[i].tok);
 	}
 }
 
