@@ -107,26 +107,36 @@ static bool pow2(uint32_t v)
 
 /* The target's direct I/O alignment: statx knows it (Linux 6.1 for files, 6.11 for block
  * devices); before that, a block device's logical sector size or, for a file, 4096 (a
- * wrong guess costs one EINVAL, then the page cache). */
+ * wrong guess costs one EINVAL, then the page cache). For a file, never less than its
+ * block size: a direct write of part of a filesystem block makes the filesystem zero
+ * the rest and wait for every other write in flight. */
 static void find_alignment(struct target *t)
 {
 	t->align = 4096;
 	t->mem_align = TARGET_BUF_ALIGN;
+	bool known = false;
 #ifdef STATX_DIOALIGN
 	struct statx sx;
 	if (statx(t->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) == 0 && (sx.stx_mask & STATX_DIOALIGN)) {
 		t->align = sx.stx_dio_offset_align;
 		t->mem_align = sx.stx_dio_mem_align;
 		if (!t->align || !pow2(t->align) || t->align > (1u << 20) || !pow2(t->mem_align) ||
-		    t->mem_align > TARGET_BUF_ALIGN)
+		    t->mem_align > TARGET_BUF_ALIGN) {
 			t->direct_ok = false; /* 0: no direct I/O on this file */
-		return;
+			return;
+		}
+		known = true;
 	}
 #endif
 	int ss = 0;
-	if (t->blockdev && ioctl(t->fd, BLKSSZGET, &ss) == 0 && ss > 0 && pow2((uint32_t)ss) &&
-	    (uint32_t)ss <= (1u << 20))
+	struct stat st;
+	if (!known && t->blockdev && ioctl(t->fd, BLKSSZGET, &ss) == 0 && ss > 0 &&
+	    pow2((uint32_t)ss) && (uint32_t)ss <= (1u << 20))
 		t->align = (uint32_t)ss;
+	if (!t->blockdev && fstat(t->fd, &st) == 0 && st.st_blksize > 0 &&
+	    (uint64_t)st.st_blksize > t->align && pow2((uint32_t)st.st_blksize) &&
+	    st.st_blksize <= (1 << 20))
+		t->align = (uint32_t)st.st_blksize;
 }
 
 static bool direct_suits(int fd)
