@@ -300,6 +300,24 @@ check_disk "$GLOOP" "$LOOP" 1 2 3 4
 sgdisk_clean "$LOOP"
 finish
 
+# Onto a smaller disk full of junk (the clone writes only USED bytes: the junk in FREE
+# space must not matter), and into a new file (sparse, the same size as the source).
+begin gpt_clone_to_smaller_disk_full_of_junk
+stale "$W/clone-small.raw" $((small * 1024 * 1024))
+loop_attach "$W/clone-small.raw"
+run 0 "$IMAGO" clone -q "$GLOOP" "$LOOP"
+check_disk "$GLOOP" "$LOOP" 1 2 3 4
+sgdisk_clean "$LOOP"
+finish
+
+begin gpt_clone_to_file
+run 0 "$IMAGO" clone -q "$GLOOP" "$W/clone-file.raw"
+[[ $(fsize "$W/clone-file.raw") == $(dev_size "$GLOOP") ]] ||
+	err "clone file size $(fsize "$W/clone-file.raw"), want $(dev_size "$GLOOP")"
+((RC == 0)) && loop_attach "$W/clone-file.raw" && check_disk "$GLOOP" "$LOOP" 1 2 3 4
+run 0 "$IMAGO" verify -q --against "$W/clone-file.raw" "$GIMG"
+finish
+
 # ---------------------------------------------------------------- MBR disk
 
 MIMG=$W/mbr.imago
