@@ -311,7 +311,12 @@ sgdisk_clean "$LOOP"
 finish
 
 begin gpt_clone_to_file
-run 0 "$IMAGO" clone -q "$GLOOP" "$W/clone-file.raw"
+run 0 "$IMAGO" clone "$GLOOP" "$W/clone-file.raw"
+# the clone's digest (FREE bytes counted as zeros) is the smart image's
+cdig=$(grep -o 'digest [0-9a-f]\{64\}' "$W/stdout" "$W/stderr" | head -1 | awk '{print $NF}')
+run 0 "$IMAGO" info --json "$GIMG"
+[[ -n $cdig && $cdig == $(jq -r .digest "$W/stdout") ]] ||
+	err "clone digest '$cdig' is not the image's $(jq -r .digest "$W/stdout")"
 [[ $(fsize "$W/clone-file.raw") == $(dev_size "$GLOOP") ]] ||
 	err "clone file size $(fsize "$W/clone-file.raw"), want $(dev_size "$GLOOP")"
 ((RC == 0)) && loop_attach "$W/clone-file.raw" && check_disk "$GLOOP" "$LOOP" 1 2 3 4
