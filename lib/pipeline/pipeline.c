@@ -227,6 +227,8 @@ out_join:
 	for (unsigned k = 0; k < started; k++)
 		pthread_join(wk[k], NULL);
 	free(wk);
+	if (cfg->quiesce)
+		cfg->quiesce(ctx);
 out_sync:
 	pthread_cond_destroy(&p.cond_done);
 	pthread_cond_destroy(&p.cond_ready);

@@ -50,6 +50,10 @@ struct pl_config {
 	size_t in_cap, out_cap, aux_cap;
 	size_t worker_mem;   /* memory each worker holds besides jobs (e.g. a zstd context) */
 	size_t mem_limit;    /* bound on job buffers + worker memory (0 = 160 MiB) */
+	/* Optional: called with ctx once every thread has stopped and before the job
+	 * buffers are freed, so a helper still reading job buffers (forensic stream
+	 * digests, fed by produce()) can be waited for. */
+	void (*quiesce)(void *ctx);
 };
 
 /* Number of workers a config resolves to (after the memory bound). */
