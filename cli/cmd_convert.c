@@ -216,31 +216,41 @@ struct conv {
 	struct imago_err err;
 };
 
+/* Open the next raw piece (or the single raw file). 0 or an exit code. */
+static int raw_open_next(struct conv *c)
+{
+	char *name = c->a->split ? piece_name(c->a->out, ++c->piece) : strdup(c->a->out);
+	char **v = realloc(c->pieces, (c->npieces + 1) * sizeof(*v));
+	if (v)
+		c->pieces = v;
+	if (!name || !v) {
+		free(name);
+		return cli_sys_fail(ENOMEM, "out of memory", c->a->out, NULL);
+	}
+	c->piece_fd = open(name, O_WRONLY | O_CREAT | O_CLOEXEC | (c->a->force ? O_TRUNC : O_EXCL),
+			   0666);
+	if (c->piece_fd < 0) {
+		int e = errno, rc;
+		if (e == EEXIST) {
+			cli_msg("%s exists: refusing to overwrite it: use --force", name);
+			rc = EXIT_REFUSED;
+		} else {
+			rc = cli_sys_fail(e, "cannot create", name, NULL);
+		}
+		free(name);
+		return rc;
+	}
+	c->pieces[c->npieces++] = name;
+	c->piece_left = c->a->split ? c->a->split : UINT64_MAX;
+	return 0;
+}
+
 static int raw_write(struct conv *c, const uint8_t *p, size_t n)
 {
 	while (n) {
-		if (c->piece_fd < 0) {
-			char *name = c->a->split ? piece_name(c->a->out, ++c->piece) : strdup(c->a->out);
-			char **v = realloc(c->pieces, (c->npieces + 1) * sizeof(*v));
-			if (!name || !v) {
-				free(name);
-				return cli_sys_fail(ENOMEM, "out of memory", c->a->out, NULL);
-			}
-			c->pieces = v;
-			c->pieces[c->npieces++] = name;
-			c->piece_fd = open(name, O_WRONLY | O_CREAT | O_CLOEXEC |
-						   (c->a->force ? O_TRUNC : O_EXCL), 0666);
-			if (c->piece_fd < 0) {
-				c->npieces--;
-				int e = errno;
-				int rc = e == EEXIST ? (cli_msg("%s exists: refusing to overwrite it: use "
-								"--force", name), EXIT_REFUSED)
-						     : cli_sys_fail(e, "cannot create", name, NULL);
-				free(name);
-				return rc;
-			}
-			c->piece_left = c->a->split ? c->a->split : UINT64_MAX;
-		}
+		int rc;
+		if (c->piece_fd < 0 && (rc = raw_open_next(c)) != 0)
+			return rc;
 		size_t k = n < c->piece_left ? n : (size_t)c->piece_left;
 		int r = xwrite_full(c->piece_fd, p, k);
 		if (r < 0)
@@ -422,7 +432,10 @@ int cmd_convert(int argc, char **argv)
 		if (eo.sector_size < 512 || c.size % eo.sector_size)
 			eo.sector_size = 512;
 		if ((r = imago_ewf_create(&eo, &c.ewf, &c.err)) < 0) {
-			rc = cli_fail(r, &c.err, a.out, NULL);
+			rc = cli_fail(r, &c.err, a.out, r == -EOPNOTSUPP || r == -EINVAL
+				      ? "convert to an imago or raw image instead" : NULL);
+			if (rc == EXIT_DAMAGED)
+				rc = EXIT_FAIL;
 			goto out;
 		}
 		out_made = true;
@@ -548,8 +561,13 @@ int cmd_convert(int argc, char **argv)
 			}
 			c.piece_fd = -1;
 		}
-		if (c.size == 0 && (rc = raw_write(&c, NULL, 0)) != 0)
-			goto out;
+		if (c.size == 0 && c.npieces == 0) {
+			/* an empty device is an empty file (or one empty piece) */
+			if ((rc = raw_open_next(&c)) != 0)
+				goto out;
+			close(c.piece_fd);
+			c.piece_fd = -1;
+		}
 	} else {
 		struct imago_sink *s = &c.sink;
 		mode_t mask = umask(0);
