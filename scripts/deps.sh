@@ -23,6 +23,8 @@ packages=(
 	ntfs-3g exfatprogs exfat-fuse xfsprogs
 	# peers and helpers for tests and benchmarks
 	zstd xxhash qemu-utils jq python3 time coreutils xxd partclone
+	# forensic: E01 interchange (libewf), its checkers, and the acquisition peers
+	libewf-dev ewf-tools dc3dd
 )
 
 if [[ ${1:-} == --list ]]; then

@@ -257,6 +257,8 @@ out_join:
 			fail_at = UINT64_MAX;
 		}
 	}
+	if (cfg->quiesce)
+		cfg->quiesce(ctx);
 out_sync:
 	pthread_cond_destroy(&p.cond_done);
 	pthread_cond_destroy(&p.cond_ready);

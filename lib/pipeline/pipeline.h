@@ -66,6 +66,10 @@ struct pl_config {
 	 * (end of input, error or stop), before pipeline_run returns; it must give back
 	 * every held job. 0 or -errno (returned if nothing failed before). */
 	int (*drain)(void *ctx);
+	/* Optional: called with ctx once every thread has stopped and before the job
+	 * buffers are freed, so a helper still reading job buffers (forensic stream
+	 * digests, fed by produce()) can be waited for. */
+	void (*quiesce)(void *ctx);
 };
 
 /* Give back a job that consume() held. Thread-safe. */
