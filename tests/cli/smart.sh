@@ -343,6 +343,40 @@ sfdisk -d "$MDISK" | grep ' : ' | sed 's/.*: //' >"$W/b.sf"
 diff "$W/a.sf" "$W/b.sf" >/dev/null || err "partition tables differ: $(diff "$W/a.sf" "$W/b.sf" | head -5)"
 finish
 
+# A disk smaller than the extended partition (107 MiB) but holding its last logical
+# (which ends at 103 MiB): the container is shortened to the disk; restore and clone.
+# sfdisk reads the table back clean, with the same logicals.
+mbr_shrunk_ok() {
+	local dev=$1 size ext_end
+	size=$(($(blockdev --getsz "$dev")))
+	sfdisk -V "$dev" >"$W/sfv.out" 2>&1 || err "sfdisk -V $dev: $(tr '\n' ' ' <"$W/sfv.out" | head -c 300)"
+	ext_end=$(sfdisk -d "$dev" | awk -F'[=,]' '/type=5/ {print $2 + $4}' | tr -d ' ')
+	[[ -n $ext_end ]] && ((ext_end <= size)) || err "extended partition ends at sector '$ext_end', the disk has $size"
+	sfdisk -d "$dev" | grep ' : ' | grep -v 'type=5' | sed 's/.*: //' >"$W/a.sf"
+	sfdisk -d "$MDISK" | grep ' : ' | grep -v 'type=5' | sed 's/.*: //' >"$W/b.sf"
+	diff "$W/a.sf" "$W/b.sf" >/dev/null || err "partitions differ: $(diff "$W/a.sf" "$W/b.sf" | head -5)"
+}
+begin mbr_restore_shrinks_extended_partition
+truncate -s 105M "$W/mbr-105.raw"
+loop_attach "$W/mbr-105.raw"
+run 0 "$IMAGO" restore "$MIMG" "$LOOP"
+grep -q 'extended partition' "$W/stderr" || err "no word about the extended partition: $(head -c 300 "$W/stderr")"
+mbr_shrunk_ok "$LOOP"
+check_disk "$MLOOP" "$LOOP" 1 5 6
+truncate -s 102M "$W/mbr-102.raw"
+loop_attach "$W/mbr-102.raw"
+run 5 "$IMAGO" restore -q "$MIMG" "$LOOP"
+stderr_one_line 'at least [0-9]+ bytes'
+finish
+
+begin mbr_clone_shrinks_extended_partition
+stale "$W/mbr-c105.raw" $((105 * 1024 * 1024))
+loop_attach "$W/mbr-c105.raw"
+run 0 "$IMAGO" clone -q "$MLOOP" "$LOOP"
+mbr_shrunk_ok "$LOOP"
+check_disk "$MLOOP" "$LOOP" 1 5 6
+finish
+
 # ---------------------------------------------------------------- odd layout
 
 # Overlapping partitions (as hybrid ISO images have): smart imaging falls back to the
