@@ -46,6 +46,8 @@ int mbr_fit_extended(const struct part_table *t, uint8_t *sector0, uint64_t disk
 			need = t->areas[i].start + t->areas[i].size;
 	if (!ext || ext->start + ext->size <= disk_size)
 		return 0;
+	if (ext->start + ss > need)
+		need = ext->start + ss; /* the container keeps at least its first EBR */
 	if (need > disk_size || ext->number < 1 || ext->number > 4 || ext->start % ss)
 		return -ENOSPC;
 	/* The container ends where the disk does (whole sectors), never before what it
