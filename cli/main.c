@@ -14,6 +14,8 @@ static const struct cli_command commands[] = {
 	{"verify", "check an image (and compare it with its source)", cmd_verify,
 	 cmd_verify_help},
 	{"info", "show what an image holds", cmd_info, cmd_info_help},
+	{"mount", "show an image's disk and partitions as files (FUSE)", cmd_mount, cmd_mount_help},
+	{"umount", "unmount what imago mount mounted", cmd_umount, cmd_umount_help},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
