@@ -217,7 +217,7 @@ int cmd_mount(int argc, char **argv)
 		/* A mount of this overlay that was just unmounted may still be closing it. */
 		for (int tries = 0;; tries++) {
 			r = overlay_open(lower, overlay, OVL_CREATE, (uint32_t)obs, &b, &err);
-			if (r != -EBUSY || tries >= 100)
+			if (r != -EBUSY || tries >= 40)
 				break;
 			struct timespec ts = { 0, 50 * 1000 * 1000 };
 			nanosleep(&ts, NULL);
