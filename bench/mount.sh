@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
-# bench/mount.sh [SIZE_GIB] [WORKDIR]
+# bench/mount.sh [SIZE_GIB] [WORKDIR]   (defaults: 4, /var/tmp/imago-bench)
 #
 # Reading an image through `imago mount` against `imago restore` of the same image, in one
 # run, on the realistic source of bench/make-source.sh imaged in sector mode (so both move
@@ -15,7 +15,7 @@
 # Median of REPEAT (default 3) runs. Asserts nothing about speed.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-size_gib=${1:-2}
+size_gib=${1:-4}
 workdir=${2:-/var/tmp/imago-bench}
 IMAGO=$(realpath "${IMAGO:-build/imago}")
 REPEAT=${REPEAT:-3}
