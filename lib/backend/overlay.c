@@ -271,7 +271,7 @@ static int scan(struct overlay *o, uint64_t file_size, const char *name, struct 
 			uint64_t off = at + j * o->rec_size;
 			struct ovl_record rec;
 			if (ovl_record_decode(p, &rec) == 0 && rec.overlay_id == o->h.overlay_id &&
-			    rec.block < o->nblocks &&
+			    rec.block < o->nblocks && rec.seq < OVL_SEQ_LIMIT &&
 			    fmt_xxh3(p + OVL_REC_HDR_SIZE, o->bs, rec.block) == rec.data_checksum) {
 				r = scan_take(o, rec.block, rec.seq, off);
 				if (rec.seq >= o->seq)

@@ -21,6 +21,9 @@
 #define OVL_VERSION_MAJOR 1
 #define OVL_VERSION_MINOR 0
 #define OVL_REC_MAGIC 0x52564f49u /* "IOVR" as little-endian u32 */
+/* Sequence numbers at or above this are invalid: no overlay writes 2^62 records, and the
+ * next number must never wrap. */
+#define OVL_SEQ_LIMIT (1ull << 62)
 
 struct ovl_header {
 	uint16_t major, minor;
