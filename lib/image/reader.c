@@ -277,6 +277,8 @@ void imago_image_close(imago_image *img)
 {
 	if (!img)
 		return;
+	/* first: its read-ahead workers still use the index and the file */
+	chunk_cache_free(img->cc);
 	if (img->own_fd)
 		close(img->fd);
 	extent_map_free(&img->map);
@@ -284,7 +286,6 @@ void imago_image_close(imago_image *img)
 	free(img->idx);
 	free(img->meta);
 	free(img->name);
-	chunk_cache_free(img->cc);
 	free(img);
 }
 
