@@ -262,6 +262,7 @@ int mount_fs_serve(struct mount_fs *fs, const char *dir, const char *fsname, cha
 	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
 	fuse_set_log_func(fuse_log_capture);
 	struct fuse *f = fuse_new(&args, &ops, sizeof(ops), fs);
+	fuse_opt_free_args(&args);
 	if (!f) {
 		snprintf(msg, msglen, "cannot start FUSE: %s", fuse_last[0] ? fuse_last : "fuse_new failed");
 		return -1;
