@@ -276,9 +276,17 @@ int cmd_umount(int argc, char **argv)
 		return cli_usage_error("needs DIR");
 	const char *dir = argv[optind];
 	char real[PATH_MAX];
-	if (!realpath(dir, real))
-		return errno == ENOENT ? cli_usage_error("%s: no such directory", dir)
-				       : cli_sys_fail(errno, "cannot resolve", dir, NULL);
+	if (!realpath(dir, real)) {
+		if (errno == ENOENT)
+			return cli_usage_error("%s: no such directory", dir);
+		/* a mount whose server died ("Transport endpoint is not connected") cannot
+		 * be resolved: take the path as given */
+		char cwd[PATH_MAX];
+		if (errno != ENOTCONN || (dir[0] != '/' && !getcwd(cwd, sizeof(cwd))) ||
+		    (size_t)snprintf(real, sizeof(real), "%s%s%s", dir[0] == '/' ? "" : cwd,
+				     dir[0] == '/' ? "" : "/", dir) >= sizeof(real))
+			return cli_sys_fail(errno, "cannot resolve", dir, NULL);
+	}
 	int k = mount_kind(real);
 	if (k < 0)
 		return cli_sys_fail(-k, "cannot read /proc/self/mountinfo", NULL, NULL);

@@ -126,7 +126,8 @@ int imago_image_meta_at(const imago_image *img, size_t i, const char **key, cons
 
 /* Read len bytes of the logical device at offset (non-USED bytes read as zeros). Returns
  * bytes read (short only at end of device) or a negative errno; -EBADMSG never returns
- * wrong data. Thread-safe: each call may use its own decompression state. */
+ * wrong data. Thread-safe: concurrent calls share the chunk cache (below) and decode
+ * different chunks in parallel. */
 ssize_t imago_image_pread(imago_image *img, void *buf, size_t len, uint64_t offset);
 
 /* Iterate the extent map: calls fn for each extent in order; a nonzero return stops. */

@@ -311,7 +311,9 @@ else
 		err "write"
 	kill -9 "$fgpid"
 	wait "$fgpid" 2>/dev/null
-	umount -l "$MNT" 2>/dev/null
+	# a mount whose server died: imago umount still takes it away
+	run 0 "$IMAGO" umount "$MNT"
+	findmnt "$MNT" >/dev/null && err "dead mount left" && umount -l "$MNT"
 	imago_mount -o "$OV3" "$IMG" "$MNT"
 	same <(dd if="$MNT/disk" bs=64k skip=$((50 * 16)) count=32 status=none) "$W/k.bin"
 	same <(head -c $((50 * 1024 * 1024)) "$MNT/disk") <(head -c $((50 * 1024 * 1024)) "$W/restored.raw")
