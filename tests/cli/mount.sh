@@ -17,7 +17,7 @@
 
 need_imago
 need_root
-need sgdisk losetup partx mkfs.ext4 mkfs.vfat mcopy mkntfs ntfs-3g e2fsck diff cmp \
+need sgdisk sfdisk losetup partx mkfs.ext4 mkfs.vfat mcopy mkntfs ntfs-3g e2fsck diff cmp \
 	fusermount3 unshare dd sha256sum findmnt
 
 # ---------------------------------------------------------------- the source disk
@@ -172,6 +172,22 @@ begin umount
 run 0 "$IMAGO" umount "$MNT"
 stderr_empty
 findmnt "$MNT" >/dev/null && err "still mounted"
+finish
+
+begin mbr_logical_partitions
+# primary 1, extended 2 (not shown: a container), logicals 5 and 6
+MBR=$W/mbr.raw
+head -c $((24 * 1024 * 1024)) /dev/urandom >"$MBR"
+printf 'label: dos\nstart=2048, size=8192, type=83\nstart=12288, size=32768, type=5\nstart=14336, size=8192, type=83\nstart=24576, size=16384, type=7\n' |
+	sfdisk -q "$MBR" || err "sfdisk"
+"$IMAGO" create -q --sector "$MBR" "$W/mbr.imago" || err "create"
+imago_mount "$W/mbr.imago" "$MNT"
+names=$(cd "$MNT" && ls | tr '\n' ' ')
+[[ $names == "disk p1 p5 p6 " ]] || err "files: '$names'"
+same "$MNT/disk" "$MBR"
+same "$MNT/p5" <(tail -c +$((14336 * 512 + 1)) "$MBR" | head -c $((8192 * 512)))
+same "$MNT/p6" <(tail -c +$((24576 * 512 + 1)) "$MBR" | head -c $((16384 * 512)))
+run 0 "$IMAGO" umount "$MNT"
 finish
 
 # ---------------------------------------------------------------- damage
