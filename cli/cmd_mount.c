@@ -49,15 +49,16 @@ void cmd_mount_help(FILE *f)
 void cmd_umount_help(FILE *f)
 {
 	fprintf(f, "Usage: imago umount DIR\n\n"
-		   "Unmount an image mounted with 'imago mount'. Writes to an overlay are on\n"
-		   "disk once it returns.\n\n"
+		   "Unmount an image mounted with 'imago mount', and wait (up to 10 s) for its\n"
+		   "server to end: writes to an overlay are then on disk and the overlay free.\n\n"
 		   "Exit status: 0 unmounted; 1 failed; 2 usage error; 5 refused: DIR is not an\n"
 		   "imago mount, or it is busy (a file under it is open or loop-mounted).\n");
 }
 
 /* The mount point of an imago mount at dir (realpath), from /proc/self/mountinfo:
- * 1 an imago mount, 2 another mount, 0 none, -errno. */
-static int mount_kind(const char *dir)
+ * 1 an imago mount, 2 another mount, 0 none, -errno. For an imago mount, *server is the
+ * PID its source names ("imago:PID:IMAGE"), or 0. */
+static int mount_kind_pid(const char *dir, pid_t *server)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 	if (!f)
@@ -66,10 +67,10 @@ static int mount_kind(const char *dir)
 	int kind = 0;
 	while (fgets(line, sizeof(line), f)) {
 		/* id parent maj:min root mountpoint opts [optional...] - fstype source superopts */
-		char mp[PATH_MAX], fstype[256];
+		char mp[PATH_MAX], fstype[256], source[64] = "";
 		char *sep = strstr(line, " - ");
 		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1 ||
-		    sscanf(sep + 3, "%255s", fstype) != 1)
+		    sscanf(sep + 3, "%255s %63s", fstype, source) < 1)
 			continue;
 		/* mountinfo escapes space, tab, newline and backslash as \ooo */
 		char un[PATH_MAX];
@@ -83,11 +84,40 @@ static int mount_kind(const char *dir)
 			}
 		}
 		un[k] = '\0';
-		if (strcmp(un, dir) == 0)
+		if (strcmp(un, dir) == 0) {
 			kind = strcmp(fstype, "fuse.imago") == 0 ? 1 : 2;
+			int pid = 0;
+			if (server)
+				*server = kind == 1 && sscanf(source, "imago:%d:", &pid) == 1 && pid > 0
+						  ? (pid_t)pid : 0;
+		}
 	}
 	fclose(f);
 	return kind;
+}
+
+static int mount_kind(const char *dir)
+{
+	return mount_kind_pid(dir, NULL);
+}
+
+/* After the unmount: wait (up to 10 s) for the server to close the image and the overlay
+ * and end, so that the overlay is complete and free when umount returns. */
+static void wait_server(pid_t pid)
+{
+	char path[64], comm[32];
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	for (int i = 0; i < 500; i++) {
+		FILE *f = fopen(path, "re");
+		if (!f)
+			return;
+		int same = fgets(comm, sizeof(comm), f) && strncmp(comm, "imago", 5) == 0;
+		fclose(f);
+		if (!same)
+			return; /* ended, and the PID is someone else's now */
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
 }
 
 struct ready_ctx {
@@ -245,10 +275,8 @@ int cmd_mount(int argc, char **argv)
 	mount_fs_list(&fs, warning, sizeof(warning));
 	if (warning[0])
 		cli_msg("%s: %s", image, warning);
-	char fsname[PATH_MAX + 8];
 	char absimg[PATH_MAX];
-	snprintf(fsname, sizeof(fsname), "imago:%s", realpath(image, absimg) ? absimg : image);
-	r = mount_fs_serve(&fs, real, fsname, msg, sizeof(msg));
+	r = mount_fs_serve(&fs, real, realpath(image, absimg) ? absimg : image, msg, sizeof(msg));
 	backend_close(b);
 	if (r < 0) {
 		cli_msg("%s", msg);
@@ -287,7 +315,8 @@ int cmd_umount(int argc, char **argv)
 				     dir[0] == '/' ? "" : "/", dir) >= sizeof(real))
 			return cli_sys_fail(errno, "cannot resolve", dir, NULL);
 	}
-	int k = mount_kind(real);
+	pid_t server = 0;
+	int k = mount_kind_pid(real, &server);
 	if (k < 0)
 		return cli_sys_fail(-k, "cannot read /proc/self/mountinfo", NULL, NULL);
 	if (k != 1) {
@@ -303,6 +332,8 @@ int cmd_umount(int argc, char **argv)
 			}
 			return cli_sys_fail(errno, "cannot unmount", dir, NULL);
 		}
+		if (server)
+			wait_server(server);
 		return EXIT_OK;
 	}
 	pid_t pid = fork();
@@ -317,5 +348,7 @@ int cmd_umount(int argc, char **argv)
 		cli_msg("%s: fusermount3 -u failed (busy, or not yours?)", dir);
 		return EXIT_FAIL;
 	}
+	if (server)
+		wait_server(server);
 	return EXIT_OK;
 }

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <syslog.h>
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "io/region.h"
@@ -246,16 +248,87 @@ static void fuse_log_capture(enum fuse_log_level level, const char *fmt, va_list
 		fuse_last[--n] = '\0';
 }
 
-int mount_fs_serve(struct mount_fs *fs, const char *dir, const char *fsname, char *msg,
+/* The detached server tells the waiting parent how the mount went: "0" or "1<message>". */
+static void tell_parent(int fd, const char *msg)
+{
+	if (fd < 0)
+		return;
+	char buf[1100];
+	int n = snprintf(buf, sizeof(buf), "%s%s", msg ? "1" : "0", msg ? msg : "");
+	if (n > (int)sizeof(buf) - 1)
+		n = (int)sizeof(buf) - 1;
+	ssize_t w = write(fd, buf, (size_t)n);
+	(void)w;
+	close(fd);
+}
+
+/* Fork: the parent waits for the child's word and returns it (0 mounted, -1 with msg);
+ * the child (a new session) returns 1 with *fd the pipe to report on. */
+static int detach(int *fd, char *msg, size_t msglen)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		snprintf(msg, msglen, "cannot detach: %s", strerror(errno));
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		snprintf(msg, msglen, "cannot detach: %s", strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		setsid();
+		*fd = p[1];
+		return 1;
+	}
+	close(p[1]);
+	char buf[1100];
+	size_t got = 0;
+	for (;;) {
+		ssize_t n = read(p[0], buf + got, sizeof(buf) - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(p[0]);
+	buf[got] = '\0';
+	if (got == 0) {
+		int st;
+		waitpid(pid, &st, 0);
+		snprintf(msg, msglen, "the mount process ended before mounting");
+		return -1;
+	}
+	if (buf[0] != '0') {
+		waitpid(pid, NULL, 0);
+		snprintf(msg, msglen, "%s", buf + 1);
+		return -1;
+	}
+	return 0;
+}
+
+int mount_fs_serve(struct mount_fs *fs, const char *dir, const char *image, char *msg,
 		   size_t msglen)
 {
-	char opts[1024];
-	/* fsname: ',' and '\' would end or escape the option */
-	char name[512];
-	size_t k = 0;
-	for (const char *p = fsname; *p && k + 1 < sizeof(name); p++)
+	int report = -1;
+	if (!fs->foreground) {
+		int r = detach(&report, msg, msglen);
+		if (r <= 0)
+			return r; /* the parent: mounted (0) or not (-1) */
+		openlog("imago-mount", LOG_PID, LOG_DAEMON);
+	}
+	/* fsname "imago:PID:IMAGE": imago umount waits for PID to end ("," and "\" would
+	 * end or escape the option) */
+	char name[600];
+	int k = snprintf(name, sizeof(name), "imago:%d:", (int)getpid());
+	for (const char *p = image; *p && k + 1 < (int)sizeof(name); p++)
 		name[k++] = (*p == ',' || *p == '\\') ? '_' : *p;
 	name[k] = '\0';
+	char opts[1024];
 	snprintf(opts, sizeof(opts), "fsname=%s,subtype=imago,%s,default_permissions", name,
 		 fs->writable ? "rw" : "ro");
 	char *argv[] = { "imago", "-o", opts, NULL };
@@ -265,23 +338,28 @@ int mount_fs_serve(struct mount_fs *fs, const char *dir, const char *fsname, cha
 	fuse_opt_free_args(&args);
 	if (!f) {
 		snprintf(msg, msglen, "cannot start FUSE: %s", fuse_last[0] ? fuse_last : "fuse_new failed");
-		return -1;
+		goto fail;
 	}
 	if (fuse_mount(f, dir) != 0) {
 		snprintf(msg, msglen, "cannot mount on %s: %s", dir,
 			 fuse_last[0] ? fuse_last : "fuse_mount failed");
 		fuse_destroy(f);
-		return -1;
+		goto fail;
 	}
 	struct fuse_session *se = fuse_get_session(f);
-	if (!fs->foreground) {
-		openlog("imago-mount", LOG_PID, LOG_DAEMON);
-		if (fuse_daemonize(0) != 0) {
-			snprintf(msg, msglen, "cannot detach: %s", fuse_last[0] ? fuse_last : "fork failed");
-			fuse_unmount(f);
-			fuse_destroy(f);
-			return -1;
+	if (report >= 0) {
+		int nul = open("/dev/null", O_RDWR);
+		if (nul >= 0) {
+			dup2(nul, 0);
+			dup2(nul, 1);
+			dup2(nul, 2);
+			if (nul > 2)
+				close(nul);
 		}
+		if (chdir("/") < 0) {
+			/* nothing depends on the working directory */
+		}
+		tell_parent(report, NULL);
 	}
 	fuse_set_signal_handlers(se);
 	struct fuse_loop_config cfg = { .clone_fd = 0, .max_idle_threads = 16 };
@@ -294,4 +372,10 @@ int mount_fs_serve(struct mount_fs *fs, const char *dir, const char *fsname, cha
 		return -1;
 	}
 	return 0;
+fail:
+	if (report >= 0) {
+		tell_parent(report, msg);
+		_exit(1); /* the parent says it */
+	}
+	return -1;
 }

@@ -38,10 +38,12 @@ struct mount_fs {
  * be read leaves only `disk`; *warning then says why (else it is set to ""). */
 void mount_fs_list(struct mount_fs *fs, char *warning, size_t wlen);
 
-/* Mount at dir and serve until unmounted (or SIGINT/SIGTERM). fsname names the mount
- * (shown by mount(8)). Returns 0 when it was unmounted, or -1 with msg (one line) when
- * the mount could not be made. Unless fs->foreground, detaches once mounted. */
-int mount_fs_serve(struct mount_fs *fs, const char *dir, const char *fsname, char *msg,
+/* Mount at dir and serve until unmounted (or SIGINT/SIGTERM). The mount is named
+ * "imago:PID:IMAGE" (mount(8) shows it; imago umount waits for PID to end). Unless
+ * fs->foreground, a detached child mounts and serves, and the caller gets 0 once the mount
+ * is made (or -1 with its reason); otherwise 0 once unmounted. -1 with msg (one line)
+ * when the mount could not be made. */
+int mount_fs_serve(struct mount_fs *fs, const char *dir, const char *image, char *msg,
 		   size_t msglen);
 
 #endif

@@ -18,7 +18,7 @@
 need_imago
 need_root
 need sgdisk sfdisk losetup partx mkfs.ext4 mkfs.vfat mcopy mkntfs ntfs-3g e2fsck diff cmp \
-	fusermount3 unshare dd sha256sum findmnt
+	fusermount3 unshare dd sha256sum findmnt flock
 
 # ---------------------------------------------------------------- the source disk
 
@@ -101,6 +101,9 @@ names=$(cd "$MNT" && ls | tr '\n' ' ')
 [[ $(fsize "$MNT/p1") == "$P1_SIZE" ]] || err "p1 size $(fsize "$MNT/p1")"
 [[ $(fsize "$MNT/p2") == "$P2_SIZE" ]] || err "p2 size $(fsize "$MNT/p2")"
 [[ $(findmnt -n -o FSTYPE "$MNT") == fuse.imago ]] || err "fstype $(findmnt -n -o FSTYPE "$MNT")"
+src=$(findmnt -n -o SOURCE "$MNT")
+[[ $src =~ ^imago:([0-9]+):(.*)$ && ${BASH_REMATCH[2]} == "$(realpath "$IMG")" ]] || err "source '$src'"
+[[ $(cat "/proc/${BASH_REMATCH[1]:-0}/comm" 2>/dev/null) == imago ]] || err "no server process ${BASH_REMATCH[1]:-}"
 finish
 
 begin disk_reads_as_restore
@@ -229,6 +232,8 @@ else
 fi
 run 0 "$IMAGO" umount "$MNT"
 [[ -s $OVL ]] || err "no overlay file"
+# umount waited for the server: the overlay is closed (its lock free) when it returns
+flock -n "$OVL" true || err "overlay still locked right after imago umount"
 imago_mount -o "$OVL" "$IMG" "$MNT"
 e2fsck -fn "$MNT/p1" >"$W/fsck.out" 2>&1 || err "e2fsck -fn p1 with overlay: $(tail -2 "$W/fsck.out")"
 if mount -o loop,ro "$MNT/p1" "$W/m" 2>"$W/err"; then
