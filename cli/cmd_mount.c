@@ -25,7 +25,8 @@
 void cmd_mount_help(FILE *f)
 {
 	fprintf(f, "Usage: imago mount [OPTIONS] IMAGE DIR\n\n"
-		   "Show the disk inside IMAGE as files under DIR, without restoring it: 'disk'\n"
+		   "Show the disk inside IMAGE (an imago image or an E01) as files under DIR,\n"
+		   "without restoring it: 'disk'\n"
 		   "(the whole device) and one file per partition ('p1', 'p2', ...), with their\n"
 		   "exact sizes, e.g. for  mount -o loop,ro DIR/p1 /mnt . Read-only, unless an\n"
 		   "overlay takes the writes. Every chunk read is checked: damaged data reads\n"

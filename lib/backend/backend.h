@@ -2,8 +2,9 @@
 /*
  * A backend: a virtual disk as the FUSE mount and the nbdkit plugin see it: a size, a
  * sector size, a thread-safe pread, optionally pwrite/flush and block status. An image
- * kind (the native imago image today; an E01 through libewf later) is one `struct
- * backend_kind` in lib/backend/registry.c, probed by the first bytes of the file; the
+ * kind (the native imago image, backend_image.c; an E01 through libewf, backend_ewf.c) is
+ * one `struct backend_kind` in lib/backend/registry.c, probed by the first bytes of the
+ * file; the
  * copy-on-write overlay (overlay.h) is a backend stacked on another.
  *
  * Plugging in a new kind: write one file defining `const struct backend_kind
@@ -83,5 +84,8 @@ int backend_from_image(imago_image *img, const char *name, struct backend **out,
 		       struct imago_err *err);
 /* The image under an imago backend (NULL for other kinds), e.g. to tune its cache. */
 imago_image *backend_image(struct backend *b);
+
+/* E01 evidence through lib/forensic (backend_ewf.c): read-only. */
+extern const struct backend_kind backend_kind_ewf;
 
 #endif

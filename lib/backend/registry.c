@@ -12,7 +12,7 @@
 
 static const struct backend_kind *const kinds[] = {
 	&backend_kind_imago,
-	/* &backend_kind_ewf, (lib/forensic/, when it lands) */
+	&backend_kind_ewf,
 };
 
 int backend_open(const char *path, struct backend **out, struct imago_err *err)

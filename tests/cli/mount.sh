@@ -6,6 +6,7 @@
 # through the mount the way people use it: the whole disk byte for byte against a
 # restore, the ext4 partition loop-mounted read-only, the FAT partition through mtools,
 # the NTFS partition through ntfs-3g, each compared file by file with the source tree;
+# the same disk converted to E01 (read through libewf) mounts alike;
 # concurrent readers; a damaged chunk reads as EIO, not data; the copy-on-write overlay
 # keeps writes across remounts and leaves the image untouched (verify, digest, bytes),
 # survives a kill, never serves a torn record, and refuses another image's overlay; and
@@ -191,6 +192,34 @@ same "$MNT/disk" "$MBR"
 same "$MNT/p5" <(tail -c +$((14336 * 512 + 1)) "$MBR" | head -c $((8192 * 512)))
 same "$MNT/p6" <(tail -c +$((24576 * 512 + 1)) "$MBR" | head -c $((16384 * 512)))
 run 0 "$IMAGO" umount "$MNT"
+finish
+
+begin e01_through_libewf
+# the same disk as an E01 (imago convert, written by libewf): the same files, the same bytes
+if "$IMAGO" convert -q "$IMG" "$W/disk.E01" 2>"$W/err"; then
+	imago_mount "$W/disk.E01" "$MNT"
+	names=$(cd "$MNT" && ls | tr '\n' ' ')
+	[[ $names == "disk p1 p2 p3 " ]] || err "files: '$names'"
+	same "$MNT/disk" "$W/restored.raw"
+	if mount -o loop,ro "$MNT/p1" "$W/m" 2>"$W/err"; then
+		same_tree "$TREE" "$W/m"
+		umount "$W/m"
+	else
+		err "mount -o loop,ro p1 of the E01: $(cat "$W/err")"
+	fi
+	run 0 "$IMAGO" umount "$MNT"
+	# an overlay of the E01 takes writes, and is not the imago image's
+	imago_mount -o "$W/e01.ovl" "$W/disk.E01" "$MNT"
+	printf 'E01 overlay' | dd of="$MNT/disk" bs=1 seek=5000000 conv=notrunc,fsync status=none
+	run 0 "$IMAGO" umount "$MNT"
+	imago_mount -o "$W/e01.ovl" "$W/disk.E01" "$MNT"
+	[[ $(dd if="$MNT/disk" bs=1 skip=5000000 count=11 status=none) == 'E01 overlay' ]] || err "E01 overlay write lost"
+	run 0 "$IMAGO" umount "$MNT"
+	run 5 "$IMAGO" mount -o "$W/e01.ovl" "$IMG" "$MNT"
+	stderr_one_line 'another image'
+else
+	err "imago convert to E01: $(cat "$W/err")"
+fi
 finish
 
 # ---------------------------------------------------------------- damage

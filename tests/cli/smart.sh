@@ -300,6 +300,29 @@ check_disk "$GLOOP" "$LOOP" 1 2 3 4
 sgdisk_clean "$LOOP"
 finish
 
+# Onto a smaller disk full of junk (the clone writes only USED bytes: the junk in FREE
+# space must not matter), and into a new file (sparse, the same size as the source).
+begin gpt_clone_to_smaller_disk_full_of_junk
+stale "$W/clone-small.raw" $((small * 1024 * 1024))
+loop_attach "$W/clone-small.raw"
+run 0 "$IMAGO" clone -q "$GLOOP" "$LOOP"
+check_disk "$GLOOP" "$LOOP" 1 2 3 4
+sgdisk_clean "$LOOP"
+finish
+
+begin gpt_clone_to_file
+run 0 "$IMAGO" clone "$GLOOP" "$W/clone-file.raw"
+# the clone's digest (FREE bytes counted as zeros) is the smart image's
+cdig=$(grep -o 'digest [0-9a-f]\{64\}' "$W/stdout" "$W/stderr" | head -1 | awk '{print $NF}')
+run 0 "$IMAGO" info --json "$GIMG"
+[[ -n $cdig && $cdig == $(jq -r .digest "$W/stdout") ]] ||
+	err "clone digest '$cdig' is not the image's $(jq -r .digest "$W/stdout")"
+[[ $(fsize "$W/clone-file.raw") == $(dev_size "$GLOOP") ]] ||
+	err "clone file size $(fsize "$W/clone-file.raw"), want $(dev_size "$GLOOP")"
+((RC == 0)) && loop_attach "$W/clone-file.raw" && check_disk "$GLOOP" "$LOOP" 1 2 3 4
+run 0 "$IMAGO" verify -q --against "$W/clone-file.raw" "$GIMG"
+finish
+
 # ---------------------------------------------------------------- MBR disk
 
 MIMG=$W/mbr.imago
@@ -318,6 +341,29 @@ sfdisk -d "$LOOP" | grep ' : ' | sed 's/.*: //' >"$W/a.sf"
 sfdisk -d "$MDISK" | grep ' : ' | sed 's/.*: //' >"$W/b.sf"
 [[ -s $W/a.sf ]] || err "no partitions on the copy"
 diff "$W/a.sf" "$W/b.sf" >/dev/null || err "partition tables differ: $(diff "$W/a.sf" "$W/b.sf" | head -5)"
+finish
+
+# ---------------------------------------------------------------- odd layout
+
+# Overlapping partitions (as hybrid ISO images have): smart imaging falls back to the
+# whole disk with a warning, the image keeps every non-zero byte (its FREE count is 0)
+# and restores byte for byte.
+begin odd_layout_copied_whole
+truncate -s 48M "$W/odd.raw"
+printf 'label: dos\nstart=2048, size=40960, type=83\nstart=43008, size=51200, type=83\n' |
+	sfdisk -q "$W/odd.raw" >/dev/null 2>&1 || err "sfdisk failed"
+mkfs.ext4 -q -F -E offset=$((2048 * 512)),nodiscard "$W/odd.raw" 20M >/dev/null 2>&1 || err "mkfs.ext4 failed"
+# entry 2 now starts inside entry 1 (start LBA 10240, little-endian at 0x1d6)
+printf '\x00\x28\x00\x00' | dd of="$W/odd.raw" bs=1 seek=$((0x1d6)) conv=notrunc status=none
+stale "$W/odd.stale" $((2 * 1024 * 1024))
+dd if="$W/odd.stale" of="$W/odd.raw" bs=1M seek=40 conv=notrunc status=none
+run 0 "$IMAGO" create "$W/odd.raw" "$W/odd.imago"
+grep -q 'odd' "$W/stderr" || err "no warning about the odd layout: $(head -c 300 "$W/stderr")"
+run 0 "$IMAGO" info --json "$W/odd.imago"
+free=$(jq -r '.extents.free.bytes' "$W/stdout")
+[[ $free == 0 ]] || err "the odd-layout image has $free FREE bytes"
+run 0 "$IMAGO" restore -q "$W/odd.imago" "$W/odd.copy"
+same "$W/odd.raw" "$W/odd.copy"
 finish
 
 # ---------------------------------------------------------------- safety
