@@ -19,6 +19,8 @@ static const struct cli_command commands[] = {
 	{"hash", "MD5/SHA-1/SHA-256 of files or devices in one pass", cmd_hash, cmd_hash_help},
 	{"convert", "convert between imago, E01 and raw (split) images", cmd_convert,
 	 cmd_convert_help},
+	{"mount", "show an image's disk and partitions as files (FUSE)", cmd_mount, cmd_mount_help},
+	{"umount", "unmount what imago mount mounted", cmd_umount, cmd_umount_help},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -143,7 +143,8 @@ int imago_image_meta_at(const imago_image *img, size_t i, const char **key, cons
 
 /* Read len bytes of the logical device at offset (non-USED bytes read as zeros). Returns
  * bytes read (short only at end of device) or a negative errno; -EBADMSG never returns
- * wrong data. Thread-safe: each call may use its own decompression state. */
+ * wrong data. Thread-safe: concurrent calls share the chunk cache (below) and decode
+ * different chunks in parallel. */
 ssize_t imago_image_pread(imago_image *img, void *buf, size_t len, uint64_t offset);
 
 /* Iterate the extent map: calls fn for each extent in order; a nonzero return stops. */
@@ -152,6 +153,39 @@ int imago_image_extents(const imago_image *img,
 
 /* Detail of the last error on this handle. */
 const struct imago_err *imago_image_error(const imago_image *img);
+
+/* ---------------------------------------------------------------- random access: cache
+ * imago_image_pread keeps decoded chunks in a bounded cache shared by every thread, and
+ * decodes ahead of sequential readers on worker threads (started at the first read-ahead,
+ * so a process may open an image, then fork). The defaults suit a FUSE mount or an NBD
+ * server; a program that forks after reading should turn read-ahead off until then. */
+
+enum imago_cache_flags {
+	IMAGO_CACHE_NO_READAHEAD = 1 << 0,  /* decode only what is asked for */
+};
+
+struct imago_cache_opts {
+	size_t cache_bytes;   /* decoded chunks kept; 0 = 64 MiB (always room for the
+				 read-ahead of 4 readers plus 8 chunks) */
+	unsigned threads;     /* read-ahead decoders; 0 = online CPUs, at most 8 */
+	unsigned readahead;   /* chunks decoded ahead of a sequential reader; 0 = 2 per
+				 decoder, at least 4 */
+	unsigned flags;       /* enum imago_cache_flags */
+};
+
+struct imago_cache_stats {
+	uint32_t chunk_size;
+	size_t slots;          /* chunks the cache holds */
+	unsigned threads, readahead;
+	uint64_t hits;         /* chunk lookups served from the cache (or a decode under way) */
+	uint64_t misses;       /* chunks decoded by the reader that asked */
+	uint64_t prefetched;   /* chunks decoded ahead by the workers */
+	uint64_t failed;       /* chunk decodes that failed their checks */
+};
+
+/* Replace the cache with one sized by o (NULL: defaults). Not while other threads read. */
+int imago_image_set_cache(imago_image *img, const struct imago_cache_opts *o);
+void imago_image_cache_stats(imago_image *img, struct imago_cache_stats *s);
 
 /* ---------------------------------------------------------------- restore / verify */
 
