@@ -245,7 +245,6 @@ int imago_image_open_fd(int fd, const char *name, imago_image **out, struct imag
 	if (!img)
 		return err_set(err, -ENOMEM, -1, -1, -1, "out of memory");
 	img->fd = fd;
-	img->cache_chunk = -1;
 	img->name = strdup(name ? name : "image");
 	err_clear(&img->err);
 	int r = img->name ? open_checked(img, err) : -ENOMEM;

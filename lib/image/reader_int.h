@@ -26,7 +26,6 @@ struct imago_image {
 
 	struct chunk_cache *cc; /* decoded chunks for imago_image_pread (chunk_cache.h);
 				   it also guards err */
-	int64_t cache_chunk;  /* unused (an image read by stream.c still sets it) */
 	struct imago_err err;
 };
 

@@ -715,7 +715,7 @@ int stream_run(const struct stream_opts *o, struct stream_result *res, struct im
 	struct sctx s = { .o = o, .err = err, .restore = o->mode == STREAM_RESTORE,
 			  .against = o->mode == STREAM_VERIFY && o->against_fd >= 0 };
 	err_clear(&s.prod_err);
-	struct imago_image tail = { .cache_chunk = -1 };
+	struct imago_image tail = { 0 };
 	const struct imago_image *t = NULL;
 	int r;
 	struct stat st;
