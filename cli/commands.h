@@ -23,6 +23,10 @@ int cmd_clone(int argc, char **argv);
 void cmd_clone_help(FILE *f);
 int cmd_info(int argc, char **argv);
 void cmd_info_help(FILE *f);
+int cmd_rescue(int argc, char **argv);
+void cmd_rescue_help(FILE *f);
+int cmd_map(int argc, char **argv);
+void cmd_map_help(FILE *f);
 
 /* Report a getopt_long failure ('?' unknown option, ':' missing argument) as a usage
  * error; returns EXIT_USAGE. Needs ':' first in the optstring and opterr = 0. */

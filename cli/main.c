@@ -14,6 +14,9 @@ static const struct cli_command commands[] = {
 	{"verify", "check an image (and compare it with its source)", cmd_verify,
 	 cmd_verify_help},
 	{"info", "show what an image holds", cmd_info, cmd_info_help},
+	{"rescue", "image a failing disk around its bad sectors (ddrescue map)", cmd_rescue,
+	 cmd_rescue_help},
+	{"map", "show or draw a rescue map (imago's or ddrescue's)", cmd_map, cmd_map_help},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

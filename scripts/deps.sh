@@ -23,6 +23,9 @@ packages=(
 	ntfs-3g exfatprogs exfat-fuse xfsprogs
 	# peers and helpers for tests and benchmarks
 	zstd xxhash qemu-utils jq python3 time coreutils xxd partclone
+	# rescue: the fault-injecting FUSE device (tests/tools/faultdev.c) and GNU ddrescue
+	# (map-file interoperation tests, bench/rescue.sh, fuzz corpus generator)
+	libfuse3-dev fuse3 gddrescue
 )
 
 if [[ ${1:-} == --list ]]; then
