@@ -452,10 +452,10 @@ int cmd_rescue(int argc, char **argv)
 		struct stat ost;
 		if (stat(raw, &ost) == 0 && !a.force &&
 		    (S_ISBLK(ost.st_mode) || (S_ISREG(ost.st_mode) && ost.st_size > 0))) {
-			close(in);
-			free(raw);
 			cli_msg("%s exists and %s does not: refusing to overwrite it (use --force, or "
 				"give the mapfile of the rescue that wrote it)", raw, a.map);
+			close(in);
+			free(raw);
 			return EXIT_REFUSED;
 		}
 		if (a.image && stat(a.output, &ost) == 0 && !a.force) {
@@ -477,10 +477,11 @@ int cmd_rescue(int argc, char **argv)
 	int out = open(raw, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	if (out < 0) {
 		int e = errno;
+		rc = cli_sys_fail(e, "cannot open the output", raw, NULL);
 		close(in);
 		free(raw);
 		rescue_map_free(&m);
-		return cli_sys_fail(e, "cannot open the output", raw, NULL);
+		return rc;
 	}
 	struct stat ost;
 	if (fstat(out, &ost) == 0) {
