@@ -20,6 +20,7 @@
 #include "common.h"
 #include "device.h"
 #include "rescue/map.h"
+#include "rescue/meta.h"
 #include "rescue/report.h"
 #include "rescue/rescue.h"
 #include "smart/plan.h"
@@ -235,6 +236,28 @@ static void status_end(struct status_ctx *s)
 
 /* ---------------------------------------------------------------- used areas */
 
+static int cmp_range(const void *a, const void *b)
+{
+	uint64_t x = ((const struct rescue_range *)a)->offset;
+	uint64_t y = ((const struct rescue_range *)b)->offset;
+	return x < y ? -1 : x > y;
+}
+
+static int push_range(struct rescue_range **v, size_t *n, size_t *cap, uint64_t off,
+		      uint64_t len)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 64;
+		struct rescue_range *nv = realloc(*v, c * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		*v = nv;
+		*cap = c;
+	}
+	(*v)[(*n)++] = (struct rescue_range){off, len};
+	return 0;
+}
+
 /* 0, -1 when the filesystems cannot be read (everything is rescued), or an exit code.
  * Domains for --used-first/--used-only: dom[0] the metadata we know (partition-table
  * areas and the first MiB of every partition, where superblocks and boot sectors live),
@@ -254,37 +277,44 @@ static int used_domains(int fd, uint64_t size, uint32_t ss, const char *path,
 	}
 	for (size_t i = 0; i < p.nwarnings; i++)
 		cli_msg("warning: %s", p.warnings[i]);
-	*meta = calloc(p.table->n_areas + p.nparts + 1, sizeof(**meta));
+	/* the metadata ranges: the partition tables' own areas, each ext filesystem's group
+	 * metadata and journal (else the first MiB of the partition: boot sectors and
+	 * superblocks), sorted and merged */
+	size_t k = 0, cap = 0;
+	*meta = NULL;
 	*used = calloc(p.map.n + 1, sizeof(**used));
-	if (!*meta || !*used) {
+	int e = *used ? 0 : -ENOMEM;
+	for (size_t i = 0; !e && i < p.table->n_areas; i++)
+		e = push_range(meta, &k, &cap, p.table->areas[i].start, p.table->areas[i].size);
+	for (size_t i = 0; !e && i < p.nparts; i++) {
+		const struct part_entry *pe = &p.parts[i].entry;
+		if (pe->start >= size || (pe->flags & PART_EXTENDED))
+			continue;
+		uint64_t plen = pe->size < size - pe->start ? pe->size : size - pe->start;
+		int got = 0;
+		if (p.parts[i].driver && strcmp(p.parts[i].driver->name, "ext") == 0) {
+			struct region pr = region_sub(&r, pe->start, plen);
+			got = rescue_ext_metadata(&pr, meta, &k, &cap, 1u << 20);
+			if (got < 0)
+				e = got;
+		}
+		if (!e && got == 0)
+			e = push_range(meta, &k, &cap, pe->start, plen < (1u << 20) ? plen : (1u << 20));
+	}
+	if (e) {
 		smart_plan_free(&p);
 		return cli_fail(-ENOMEM, NULL, NULL, NULL);
 	}
-	/* collect the metadata ranges, then sort and merge them */
-	size_t k = 0;
-	for (size_t i = 0; i < p.table->n_areas; i++)
-		(*meta)[k++] = (struct rescue_range){p.table->areas[i].start, p.table->areas[i].size};
-	for (size_t i = 0; i < p.nparts; i++) {
-		const struct part_entry *e = &p.parts[i].entry;
-		uint64_t len = e->size < (1u << 20) ? e->size : (1u << 20);
-		if (e->start < size)
-			(*meta)[k++] = (struct rescue_range){e->start,
-				len < size - e->start ? len : size - e->start};
-	}
-	for (size_t i = 1; i < k; i++)
-		for (size_t j = i; j > 0 && (*meta)[j - 1].offset > (*meta)[j].offset; j--) {
-			struct rescue_range t = (*meta)[j];
-			(*meta)[j] = (*meta)[j - 1];
-			(*meta)[j - 1] = t;
-		}
+	if (k)
+		qsort(*meta, k, sizeof(**meta), cmp_range);
 	size_t w = 0;
 	for (size_t i = 0; i < k; i++) {
 		if (!(*meta)[i].length)
 			continue;
 		if (w && (*meta)[w - 1].offset + (*meta)[w - 1].length >= (*meta)[i].offset) {
-			uint64_t e = (*meta)[i].offset + (*meta)[i].length;
-			if (e > (*meta)[w - 1].offset + (*meta)[w - 1].length)
-				(*meta)[w - 1].length = e - (*meta)[w - 1].offset;
+			uint64_t end = (*meta)[i].offset + (*meta)[i].length;
+			if (end > (*meta)[w - 1].offset + (*meta)[w - 1].length)
+				(*meta)[w - 1].length = end - (*meta)[w - 1].offset;
 		} else {
 			(*meta)[w++] = (*meta)[i];
 		}

@@ -11,7 +11,7 @@
 source "${IMAGO_SRC:-.}/tests/cli/lib.bash"
 need_imago
 need_root
-need ddrescue ddrescuelog fusermount3 mkfs.ext4 debugfs losetup mount "$PY"
+need ddrescue ddrescuelog fusermount3 mkfs.ext4 debugfs dumpe2fs losetup mount sfdisk "$PY"
 FAULTDEV=${IMAGO_BUILD:-build}/tests/faultdev
 [[ -x $FAULTDEV ]] || die_setup "no $FAULTDEV (built with the tests)"
 
@@ -386,7 +386,70 @@ mount_at "$W/mnt13" -o ro,loop,noload "$W/out13"
 cmp -s "$W/tree/keep.bin" "$W/mnt13/keep.bin" || err "keep.bin differs"
 cmp -s "$W/tree/docs/notes.txt" "$W/mnt13/docs/notes.txt" || err "notes.txt differs"
 umount "$W/mnt13"
+# --used-first: the same, then the rest: at the end every byte was tried and the bad
+# ones are exactly the injected ones
+run 3 "$IMAGO" rescue -q --used-first "$W/f13/disk" "$W/out13b" --map "$W/out13b.map"
+[[ $(status_bytes "$W/out13b.map" '?') == 0 ]] || err "--used-first left untried bytes"
+bad_list "$W/faults12" >"$W/want-bad13"
+bad_of "$W/out13b.map" >"$W/got-bad13"
+diff -q "$W/want-bad13" "$W/got-bad13" >/dev/null || err "--used-first: bad $(tr '\n' ';' <"$W/got-bad13")"
+check_output "$W/ext.img" "$W/out13b" "$W/out13b.map"
 umount_fault f13
+finish
+
+begin partitioned-report
+# A GPT disk: partition 1 the ext4 above, partition 2 data imago cannot read as a
+# filesystem. A bad sector in each: the file by path, the range by partition.
+truncate -s 80M "$W/disk14"
+printf 'label: gpt\nstart=2048, size=131072\nstart=133120, size=20480\n' |
+	sfdisk -q "$W/disk14" >/dev/null 2>&1 || die_setup "sfdisk failed"
+dd if="$W/ext.img" of="$W/disk14" bs=1M seek=1 conv=notrunc status=none
+make_random "$W/p2" $((10 << 20)) 14
+dd if="$W/p2" of="$W/disk14" bs=512 seek=133120 conv=notrunc status=none
+p2bad=$((133120 * 512 + 3 * 4096))
+printf 'bad %d 512\nbad %d 1024\n' $((1048576 + b1 * 4096 + 512)) $p2bad >"$W/faults14"
+mount_fault f14 "$W/disk14" "$W/faults14"
+run 3 "$IMAGO" rescue -q "$W/f14/disk" "$W/out14" --map "$W/out14.map" --report -
+grep -qP '^file\t1\text4\t.*\t/docs/report.pdf$' "$W/stdout" || err "partition 1 file not named: $(cat "$W/stdout")"
+grep -qP "^range\t2\t-\t$p2bad\t1024\t" "$W/stdout" || err "partition 2 range not reported: $(cat "$W/stdout")"
+umount_fault f14
+finish
+
+begin metadata-first
+# --used-first reads metadata before data: the ext4 journal and inode table (partition 1)
+# and the start of partition 2 come before the file data of partition 1, which lies
+# before partition 2 on the disk; the device logs every read.
+{ cat "$W/faults14"; echo "log $W/log16"; } >"$W/faults16"
+mount_fault f16 "$W/disk14" "$W/faults16"
+run 3 "$IMAGO" rescue -q --used-first "$W/f16/disk" "$W/out16" --map "$W/out16.map"
+itab=$(dumpe2fs "$W/ext.img" 2>/dev/null | awk '/Inode table at/ {split($4, a, "-"); print a[1]; exit}')
+"$PY" - "$W/log16" $((1048576 + b1 * 4096)) $((133120 * 512)) $((1048576 + itab * 4096)) \
+	<<'EOF' >"$W/order16"
+import sys
+log = [tuple(map(int, l.split()[:2])) for l in open(sys.argv[1])]
+def first(at):
+    return next((i for i, (o, n) in enumerate(log) if o <= at < o + n), None)
+data, p2, itab = first(int(sys.argv[2])), first(int(sys.argv[3])), first(int(sys.argv[4]))
+if None in (data, p2, itab):
+    print("a place was never read: data %s p2 %s itab %s" % (data, p2, itab))
+elif not (itab < data and p2 < data):
+    print("read order: inode table #%d, partition 2 start #%d, file data #%d" % (itab, p2, data))
+EOF
+[[ -s $W/order16 ]] && err "$(cat "$W/order16")"
+check_output "$W/disk14" "$W/out16" "$W/out16.map"
+umount_fault f16
+finish
+
+begin limits
+mount_fault f15 "$W/src" "$W/faults-noweak"
+run 3 "$IMAGO" rescue --max-errors 1 "$W/f15/disk" "$W/out15" --map "$W/out15.map"
+grep -q 'stopped by a limit' "$W/stdout" || err "no word of the limit: $(cat "$W/stdout")"
+(($(status_bytes "$W/out15.map" '?') > 0)) || err "nothing left untried after --max-errors 1"
+run 3 "$IMAGO" rescue -q --max-time 0.000001 "$W/f15/disk" "$W/out15" --map "$W/out15.map"
+(($(status_bytes "$W/out15.map" '?') > 0)) || err "nothing left untried after --max-time"
+run 3 "$IMAGO" rescue -q "$W/f15/disk" "$W/out15" --map "$W/out15.map"
+same "$W/out1" "$W/out15"
+umount_fault f15
 finish
 
 # ---------------------------------------------------------------- map picture, refusals

@@ -8,6 +8,7 @@
  *   slow OFFSET LENGTH MS         a read touching them takes MS milliseconds longer
  *   weak OFFSET LENGTH N          each 512-byte sector here fails its first N reads
  *   errdelay MS                   every failing read takes MS milliseconds (a drive's retries)
+ *   log PATH                      append "OFFSET SIZE ok|EIO" for every read to PATH
  *   # comment
  *
  * Numbers are C literals (0x.. hex). A read fails as a whole, as a disk's does: a
@@ -43,6 +44,7 @@ struct fault {
 static struct fault *faults;
 static size_t nfaults;
 static unsigned errdelay_ms;
+static FILE *log_file;
 static int backing = -1;
 static uint64_t disk_size;
 static uint64_t n_reads, n_failed;
@@ -75,6 +77,15 @@ static int load_config(const char *path)
 			       (long long *)&c);
 		if (k <= 0)
 			continue;
+		char lp[400];
+		if (sscanf(line, "log %399s", lp) == 1) {
+			if (!(log_file = fopen(lp, "a"))) {
+				perror(lp);
+				fclose(f);
+				return -1;
+			}
+			continue;
+		}
 		if (strcmp(kw, "errdelay") == 0 && k == 2) {
 			errdelay_ms = (unsigned)a;
 			continue;
@@ -201,6 +212,10 @@ static int fd_read(const char *path, char *buf, size_t size, off_t off,
 	}
 	if (fail)
 		n_failed++;
+	if (log_file) {
+		fprintf(log_file, "%" PRIu64 " %zu %s\n", a, size, fail ? "EIO" : "ok");
+		fflush(log_file);
+	}
 	pthread_mutex_unlock(&lock);
 	if (delay)
 		sleep_ms(delay);
