@@ -544,7 +544,8 @@ int cmd_rescue(int argc, char **argv)
 		 a.output, a.map);
 	const char *comments[] = {cmdline, started};
 	struct rescue_opts o = {
-		.source_path = a.source, .source_fd = in, .size = size, .sector_size = ss,
+		.source_path = a.source, .source_fd = in, .live_fd = &in, .size = size,
+		.sector_size = ss,
 		.cluster_size = (uint32_t)a.cluster, .direct = a.direct, .reopen = a.reopen,
 		.slow_seconds = a.slow, .skip_min = a.skip_min, .skip_max = a.skip_max,
 		.retries = a.retries, .no_trim = a.no_trim, .no_scrape = a.no_scrape,
@@ -607,7 +608,8 @@ int cmd_rescue(int argc, char **argv)
 	rc = (tot[4] == size && res == 0) ? EXIT_OK : EXIT_DAMAGED;
 out:
 	close(out);
-	close(in);
+	if (in >= 0)
+		close(in);
 	free(raw);
 	rescue_map_free(&m);
 	return rc;

@@ -97,14 +97,18 @@ static int reopen(struct rctx *c)
 		return 0;
 	int flags = O_RDONLY | O_CLOEXEC | (c->o->direct ? O_DIRECT : 0);
 	double wait = c->o->reopen_wait > 0 ? c->o->reopen_wait : 30, t = now();
-	/* the caller's own descriptor stays open (it is the caller's to close) */
-	if (c->fd != c->o->source_fd)
+	/* the caller's own descriptor stays open unless it handed it over (live_fd) */
+	if (c->o->live_fd || c->fd != c->o->source_fd)
 		close(c->fd);
 	c->fd = -1;
+	if (c->o->live_fd)
+		*c->o->live_fd = -1;
 	for (;;) {
 		int fd = open(c->o->source_path, flags);
 		if (fd >= 0) {
 			c->fd = fd;
+			if (c->o->live_fd)
+				*c->o->live_fd = fd;
 			c->st->reopens++;
 			return 0;
 		}
@@ -429,7 +433,8 @@ int rescue_run(const struct rescue_opts *o, struct rescue_map *m, struct rescue_
 	if (!st)
 		st = &dummy;
 	memset(st, 0, sizeof(*st));
-	struct rctx c = {.o = o, .m = m, .st = st, .err = err, .fd = o->source_fd};
+	struct rctx c = {.o = o, .m = m, .st = st, .err = err,
+			 .fd = o->live_fd ? *o->live_fd : o->source_fd};
 	c.ss = o->sector_size ? o->sector_size : 512;
 	c.cluster = o->cluster_size ? o->cluster_size : 1024 * 1024;
 	if ((c.ss != 512 && c.ss != 4096 && (c.ss & (c.ss - 1))) || c.ss > 65536 ||
@@ -498,7 +503,7 @@ int rescue_run(const struct rescue_opts *o, struct rescue_map *m, struct rescue_
 	struct imago_err e2;
 	int s = save_map(&c, r < 0 ? &e2 : err);
 	fill_stats(&c);
-	if (c.fd != o->source_fd && c.fd >= 0)
+	if (!o->live_fd && c.fd != o->source_fd && c.fd >= 0)
 		close(c.fd);
 	if (r < 0)
 		return r;

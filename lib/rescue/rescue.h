@@ -54,6 +54,11 @@ struct rescue_range {
 struct rescue_opts {
 	const char *source_path;   /* reopened after errors when reopen is set */
 	int source_fd;             /* open for reading (O_DIRECT when direct is set) */
+	/* Optional: the caller's variable holding the source fd. When set, it is used
+	 * instead of source_fd, and a reopen closes the old descriptor (a device that went
+	 * away must not be held open) and stores the new one there, for the caller to close.
+	 * When NULL, source_fd is never closed and reopened descriptors are closed at the end. */
+	int *live_fd;
 	uint64_t size;             /* bytes of the source to rescue */
 	uint32_t sector_size;      /* 512 or 4096 (0 = 512): the smallest read */
 	uint32_t cluster_size;     /* copying read size (0 = 1 MiB); multiple of the sector */
