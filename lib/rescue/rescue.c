@@ -31,6 +31,9 @@ struct rctx {
 	const struct rescue_range *dom;
 	size_t ndom;
 	double t0, last_save, last_status, last_good_t;
+	/* read costs, measured as the rescue goes (the trimming cost model) */
+	double fail_sum, sec_sum;
+	uint64_t fail_n, sec_n;
 	int stop;             /* 1: a limit was reached; <0: an error/cancel to return */
 };
 
@@ -174,6 +177,13 @@ static int read_range(struct rctx *c, uint64_t pos, size_t len, size_t *good, do
 		got -= got % c->ss;   /* a partial sector before an error is not trusted */
 	*secs = now() - t;
 	*good = got;
+	if (failed) {
+		c->fail_sum += *secs;
+		c->fail_n++;
+	} else if (len <= c->ss) {
+		c->sec_sum += *secs;
+		c->sec_n++;
+	}
 	if (got) {
 		int r = write_out(c, c->buf, got, pos);
 		if (r < 0)
@@ -353,49 +363,82 @@ static int sectors(struct rctx *c, uint64_t a, uint64_t b, int forward, int stop
 	return 0;
 }
 
+/*
+ * Whether to re-read a large failed area in trim_cluster pieces before trimming it.
+ * Splitting costs about one more failed read (the piece holding the bad spot) and saves
+ * reading the rest of the area one sector at a time: worth it when a failed read costs
+ * less than those sector reads. Both costs are measured as the rescue goes (trim_phase
+ * times a few sector reads at the first large area's leading edge); with no failed read
+ * timed yet, split.
+ */
+static int worth_splitting(const struct rctx *c, uint64_t a, uint64_t b)
+{
+	uint64_t tc = c->o->trim_cluster;
+	if (b - a <= 2 * tc)
+		return 0;
+	if (!c->fail_n || !c->sec_n)
+		return 1;
+	double sec = c->sec_sum / (double)c->sec_n;
+	double saved = (double)(b - a - 2 * tc) / c->ss;
+	return c->fail_sum / (double)c->fail_n < saved * sec;
+}
+
+/* Trim one non-trimmed block [a, b): sector by sector from the front until a sector
+ * fails, then from the back; the failed sectors become bad, the middle non-scraped. */
+static int trim_block(struct rctx *c, uint64_t a, uint64_t b)
+{
+	uint64_t p, q;
+	int f = sectors(c, a, b, 1, 1, RS_BAD, &p);
+	if (f < 0 || c->stop || p >= b)
+		return f < 0 ? f : 0;
+	f = sectors(c, p, b, 0, 1, RS_BAD, &q);
+	if (f < 0 || c->stop)
+		return f < 0 ? f : 0;
+	/* [p, q) is the untouched middle: q is the bad sector found backwards (or p) */
+	if (q > p && mark(c, p, q - p, RS_NONSCRAPED) < 0)
+		return c->stop;
+	return 0;
+}
+
 static int trim_phase(struct rctx *c)
 {
 	uint64_t a, b, pos = 0;
-	/* Large failed areas (from large copying reads) are first re-read in pieces, so
-	 * trimming reads few good sectors one at a time. */
 	while (!c->stop && find_fwd(c, RS_NONTRIMMED, pos, &a, &b)) {
-		pos = b;
-		if (b - a <= 2 * (uint64_t)c->o->trim_cluster)
-			continue;
-		for (uint64_t p = a; p < b && !c->stop;) {
-			if (tick(c, 0))
-				break;
-			size_t len = c->o->trim_cluster - (size_t)(p % c->o->trim_cluster);
-			if (len > b - p)
-				len = (size_t)(b - p);
-			size_t good;
-			double secs;
-			c->m->current_pos = p;
-			int f = read_range(c, p, len, &good, &secs);
+		if (b - a > 2 * (uint64_t)c->o->trim_cluster && c->sec_n < 8) {
+			/* Time a few sector reads first: the leading edge, sector by sector, as
+			 * trimming reads it anyway. Then look at what is left of the area. */
+			uint64_t e = a + 8 * (uint64_t)c->ss < b ? a + 8 * (uint64_t)c->ss : b, p;
+			int f = sectors(c, a, e, 1, 1, RS_BAD, &p);
 			if (f < 0)
 				return f;
-			p += len;
-		}
-	}
-	pos = 0;
-	while (!c->stop && find_fwd(c, RS_NONTRIMMED, pos, &a, &b)) {
-		uint64_t p, q;
-		int f = sectors(c, a, b, 1, 1, RS_BAD, &p);
-		if (f < 0)
-			return f;
-		if (c->stop)
-			break;
-		pos = p;
-		if (p >= b)
 			continue;
-		f = sectors(c, p, b, 0, 1, RS_BAD, &q);
-		if (f < 0)
-			return f;
-		if (c->stop)
-			break;
-		/* [p, q) is the untouched middle: q is the bad sector found backwards (or p) */
-		if (q > p && mark(c, p, q - p, RS_NONSCRAPED) < 0)
-			return c->stop;
+		}
+		if (worth_splitting(c, a, b)) {
+			for (uint64_t p = a; p < b && !c->stop;) {
+				if (tick(c, 0))
+					break;
+				size_t len = c->o->trim_cluster - (size_t)(p % c->o->trim_cluster);
+				if (len > b - p)
+					len = (size_t)(b - p);
+				size_t good;
+				double secs;
+				c->m->current_pos = p;
+				int f = read_range(c, p, len, &good, &secs);
+				if (f < 0)
+					return f;
+				p += len;
+			}
+		}
+		/* trim what is still non-trimmed in [a, b) */
+		uint64_t q = a, x, y;
+		while (!c->stop && find_fwd(c, RS_NONTRIMMED, q, &x, &y) && x < b) {
+			if (y > b)
+				y = b;
+			int f = trim_block(c, x, y);
+			if (f < 0)
+				return f;
+			q = y;
+		}
 		pos = b;
 	}
 	return c->stop < 0 ? c->stop : 0;
