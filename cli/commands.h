@@ -33,6 +33,10 @@ int cmd_mount(int argc, char **argv);
 void cmd_mount_help(FILE *f);
 int cmd_umount(int argc, char **argv);
 void cmd_umount_help(FILE *f);
+int cmd_rescue(int argc, char **argv);
+void cmd_rescue_help(FILE *f);
+int cmd_map(int argc, char **argv);
+void cmd_map_help(FILE *f);
 
 /* Report a getopt_long failure ('?' unknown option, ':' missing argument) as a usage
  * error; returns EXIT_USAGE. Needs ':' first in the optstring and opterr = 0. */

@@ -21,6 +21,9 @@ static const struct cli_command commands[] = {
 	 cmd_convert_help},
 	{"mount", "show an image's disk and partitions as files (FUSE)", cmd_mount, cmd_mount_help},
 	{"umount", "unmount what imago mount mounted", cmd_umount, cmd_umount_help},
+	{"rescue", "image a failing disk around its bad sectors (ddrescue map)", cmd_rescue,
+	 cmd_rescue_help},
+	{"map", "show or draw a rescue map (imago's or ddrescue's)", cmd_map, cmd_map_help},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

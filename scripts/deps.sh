@@ -27,6 +27,9 @@ packages=(
 	libewf-dev ewf-tools dc3dd
 	# imago mount (FUSE) and the nbdkit plugin; nbdcopy/nbdinfo read it in tests and bench
 	libfuse3-dev fuse3 nbdkit nbdkit-plugin-dev libnbd-bin
+	# rescue: GNU ddrescue (map-file interoperation tests, bench/rescue.sh, fuzz corpus
+	# generator); the fault-injecting FUSE device (tests/tools/faultdev.c) uses libfuse3
+	gddrescue
 )
 
 if [[ ${1:-} == --list ]]; then

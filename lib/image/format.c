@@ -308,9 +308,10 @@ int fmt_alloc_decode(const uint8_t *p, uint64_t len, uint64_t count, uint64_t de
 	}
 	for (uint64_t i = 0; i < count; i++) {
 		fmt_extent_decode(p + i * FMT_EXTENT_ENTRY_SIZE, &v[i]);
-		if (v[i].state != IMAGO_USED && v[i].state != IMAGO_FREE) {
+		if (v[i].state != IMAGO_USED && v[i].state != IMAGO_FREE &&
+		    v[i].state != IMAGO_BAD && v[i].state != IMAGO_UNTRIED) {
 			free(v);
-			*why = "allocation map holds a state other than used or free";
+			*why = "allocation map holds a state other than used, free, bad or untried";
 			return -EBADMSG;
 		}
 	}
@@ -325,12 +326,13 @@ int fmt_alloc_decode(const uint8_t *p, uint64_t len, uint64_t count, uint64_t de
 int fmt_alloc_matches(const struct extent_map *alloc, const struct extent_map *final, uint64_t *at)
 {
 	/* Walk both run lists together; at each step the overlap of the current runs must be
-	 * FREE in both or in neither. */
+	 * FREE (BAD, UNTRIED: a rescued source) in both or in neither. */
 	size_t i = 0, j = 0;
 	uint64_t pos = 0;
 	while (i < alloc->n && j < final->n) {
 		const struct imago_extent *a = &alloc->v[i], *f = &final->v[j];
-		if ((a->state == IMAGO_FREE) != (f->state == IMAGO_FREE)) {
+		if (a->state == IMAGO_USED ? f->state != IMAGO_USED && f->state != IMAGO_ZERO
+					   : f->state != a->state) {
 			*at = pos;
 			return -EBADMSG;
 		}

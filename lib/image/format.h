@@ -143,13 +143,15 @@ static inline uint64_t fmt_alloc_section_size(uint64_t runs)
 }
 
 /* Decode an allocation map payload (count runs) into m, a map of device_size bytes:
- * runs must tile the device, be coalesced, and be USED or FREE. 0 or -EBADMSG/-ENOMEM,
+ * runs must tile the device, be coalesced, and be USED, FREE, BAD or UNTRIED. 0 or
+ * -EBADMSG/-ENOMEM,
  * *why says what. */
 struct extent_map;
 int fmt_alloc_decode(const uint8_t *p, uint64_t len, uint64_t count, uint64_t device_size,
 		     struct extent_map *m, const char **why);
 
-/* The final extent map must agree with the allocation map: exactly the same FREE bytes.
+/* The final extent map must agree with the allocation map: exactly the same FREE (BAD,
+ * UNTRIED) bytes; every USED byte of the allocation map is USED or ZERO in the final one.
  * 0, or -EBADMSG with *at the first device byte where they disagree. */
 int fmt_alloc_matches(const struct extent_map *alloc, const struct extent_map *final, uint64_t *at);
 

@@ -85,8 +85,9 @@ static int grow(void **v, size_t *cap, size_t n, size_t elem)
 	return 0;
 }
 
-/* The next piece of [*pos, end) that is not FREE in the allocation map, in [*b, *e);
- * false when none is left. The map is coalesced: kept bytes come in one run per gap. */
+/* The next piece of [*pos, end) that the allocation map keeps (USED: not FREE, nor the
+ * BAD or UNTRIED bytes of a rescue image, which are never written nor compared), in
+ * [*b, *e); false when none is left. */
 static bool next_kept(const struct extent_map *m, uint64_t *pos, uint64_t end, uint64_t *b,
 		      uint64_t *e)
 {
@@ -96,7 +97,7 @@ static bool next_kept(const struct extent_map *m, uint64_t *pos, uint64_t end, u
 			return false;
 		const struct imago_extent *r = &m->v[x];
 		uint64_t re = r->offset + r->length < end ? r->offset + r->length : end;
-		bool kept = r->state != IMAGO_FREE;
+		bool kept = r->state == IMAGO_USED || r->state == IMAGO_ZERO;
 		*b = *pos;
 		*e = re;
 		*pos = re;

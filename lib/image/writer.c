@@ -46,6 +46,7 @@ struct wctx {
 	size_t an;
 	struct imago_extent whole;
 	bool smart;
+	bool unreadable;             /* the map has BAD/UNTRIED runs (a rescued source) */
 
 	/* producer */
 	uint64_t next_off;
@@ -183,12 +184,36 @@ static int salvage_read(struct wctx *w, struct pl_job *j, uint64_t off, size_t l
 	return 0;
 }
 
+/* Rescued sources (FORMAT.md §5.0): BAD and UNTRIED runs are neither read nor stored,
+ * like FREE ones, and keep their state in the final extent map. */
+static bool unreadable_state(enum imago_state s)
+{
+	return s == IMAGO_BAD || s == IMAGO_UNTRIED;
+}
+
+/* From next_off (a chunk start), skip the chunks that hold no USED byte (only FREE, BAD
+ * or UNTRIED): they have no frame. */
+static void skip_unreadable_chunks(struct wctx *w)
+{
+	while (w->next_off < w->size) {
+		uint64_t end = w->size - w->next_off < w->cs ? w->size : w->next_off + w->cs;
+		for (size_t i = w->pcur; i < w->an && w->av[i].offset < end; i++)
+			if (w->av[i].state == IMAGO_USED && w->av[i].offset + w->av[i].length > w->next_off)
+				return;
+		w->next_off = end;
+		w->next_off = extent_runs_next_kept_chunk(w->av, w->an, &w->pcur, w->next_off, w->size,
+							  w->cs);
+	}
+}
+
 static int produce(void *vctx, struct pl_job *j)
 {
 	struct wctx *w = vctx;
 	if (w->smart)
 		w->next_off = extent_runs_next_kept_chunk(w->av, w->an, &w->pcur, w->next_off, w->size,
 							  w->cs);
+	if (w->unreadable)
+		skip_unreadable_chunks(w);
 	if (w->next_off >= w->size)
 		return 0;
 	uint64_t off = w->next_off;
@@ -209,9 +234,12 @@ static int produce(void *vctx, struct pl_job *j)
 			const struct imago_extent *e = &w->av[i];
 			uint64_t b = e->offset > off ? e->offset : off;
 			uint64_t x = e->offset + e->length < off + len ? e->offset + e->length : off + len;
-			if (e->state == IMAGO_FREE) {
+			if (e->state != IMAGO_USED) {
 				memset(j->in + (b - off), 0, (size_t)(x - b));
-				j->u[3] = 1; /* mixed chunk */
+				/* mixed chunk; 2: with unreadable bytes, stored even if all zero (a
+				 * ZERO frame would claim them as zeros) */
+				if (j->u[3] != 2)
+					j->u[3] = unreadable_state(e->state) ? 2 : 1;
 				continue;
 			}
 			ssize_t r = xpread_full(w->o->source_fd, j->in + (b - off), (size_t)(x - b), b);
@@ -242,9 +270,10 @@ static int work(void *vctx, struct pl_job *j, unsigned worker)
 		j->u[1] = K_NONE; /* nothing could be read: no frame (FORMAT.md §2) */
 		return 0;
 	}
-	/* A chunk with unreadable bytes is never a ZERO frame: ZERO frames cover only ZERO
-	 * (and FREE) bytes, so its zeros are stored as data beside its BAD bytes. */
-	if (!j->u[U_BAD] && buf_is_zero(j->in, j->in_len)) {
+	/* A chunk with unreadable bytes (read errors here, or BAD/UNTRIED runs of the
+	 * allocation map) is never a ZERO frame: ZERO frames cover only ZERO (and FREE)
+	 * bytes, so its zeros are stored as data beside its BAD bytes. */
+	if (!j->u[U_BAD] && j->u[3] != 2 && buf_is_zero(j->in, j->in_len)) {
 		j->u[1] = K_ZERO;
 		return 0;
 	}
@@ -295,7 +324,26 @@ static int flush_zero(struct wctx *w)
 	return writer_out(w->o->out_fd, &w->file_off, hdr, sizeof(hdr), w->err);
 }
 
-/* FREE bytes [cpos, to): in the extent map, and zeros in the digest. */
+/* The extent-map runs of a gap of chunks without frames: their FREE, BAD and UNTRIED
+ * runs, as the allocation map has them. */
+static int gap_extents(struct wctx *w, uint64_t from, uint64_t to)
+{
+	if (!w->unreadable)
+		return extent_add(w, from, to - from, IMAGO_FREE);
+	while (w->ccur < w->an && w->av[w->ccur].offset + w->av[w->ccur].length <= from)
+		w->ccur++;
+	for (size_t i = w->ccur; i < w->an && w->av[i].offset < to; i++) {
+		const struct imago_extent *e = &w->av[i];
+		uint64_t b = e->offset > from ? e->offset : from;
+		uint64_t x = e->offset + e->length < to ? e->offset + e->length : to;
+		int r = extent_add(w, b, x - b, e->state);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* FREE (BAD, UNTRIED) bytes [cpos, to): in the extent map, and zeros in the digest. */
 static int consume_free_gap(struct wctx *w, uint64_t to)
 {
 	if (to <= w->cpos)
@@ -303,7 +351,7 @@ static int consume_free_gap(struct wctx *w, uint64_t to)
 	int r = flush_zero(w); /* a ZERO frame covers contiguous chunks only */
 	if (r < 0)
 		return r;
-	if ((r = extent_add(w, w->cpos, to - w->cpos, IMAGO_FREE)) < 0 ||
+	if ((r = gap_extents(w, w->cpos, to)) < 0 ||
 	    (r = digest_acc_zeros(&w->dig, to - w->cpos)) < 0)
 		return err_set(w->err, r, -1, (int64_t)w->cpos, -1, "cannot keep the extent map: %s",
 			       strerror(-r));
@@ -323,7 +371,7 @@ static int chunk_extents(struct wctx *w, uint64_t off, uint64_t len, bool mixed,
 		const struct imago_extent *e = &w->av[i];
 		uint64_t b = e->offset > off ? e->offset : off;
 		uint64_t x = e->offset + e->length < off + len ? e->offset + e->length : off + len;
-		int r = extent_add(w, b, x - b, e->state == IMAGO_FREE ? IMAGO_FREE : st);
+		int r = extent_add(w, b, x - b, e->state == IMAGO_USED ? st : e->state);
 		if (r < 0)
 			return r;
 	}
@@ -646,12 +694,14 @@ int imago_create(const struct imago_create_opts *o, struct imago_create_result *
 		for (size_t i = 0; i < o->alloc_count; i++) {
 			const struct imago_extent *e = &o->alloc[i];
 			if (e->offset != pos || e->length == 0 || e->length > w.size - pos ||
-			    (e->state != IMAGO_USED && e->state != IMAGO_FREE) ||
+			    (e->state != IMAGO_USED && e->state != IMAGO_FREE &&
+			     !unreadable_state(e->state)) ||
 			    (i && e->state == o->alloc[i - 1].state))
 				return err_set(err, -EINVAL, -1, (int64_t)e->offset, -1,
 					       "allocation map run %zu is invalid (not a sorted, coalesced "
-					       "tiling of the source by used and free runs)", i);
+					       "tiling of the source by used, free, bad and untried runs)", i);
 			pos += e->length;
+			w.unreadable |= unreadable_state(e->state);
 		}
 		if (pos != w.size)
 			return err_set(err, -EINVAL, -1, (int64_t)pos, -1,

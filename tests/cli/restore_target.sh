@@ -102,7 +102,8 @@ done
 # Block device targets full of junk (zero ranges must become zeros), the image's end not
 # a multiple of 4 KiB: a file, a pipe, a 16 MiB-chunk image.
 make_random "$W/junk" $((12 * MiB)) 5
-loop_attach "$W/junk"
+truncate -s $((12 * MiB)) "$W/disk12"
+loop_attach "$W/disk12"
 dst=$LOOP
 for how in file pipe 16M; do
 	begin "restore_blockdev_$how"
@@ -139,7 +140,8 @@ umount "$W/mnt-frag" || die_setup "cannot unmount the fragmented ext4"
 dumpe2fs "$ext" 2>/dev/null | sed -n 's/^  Free blocks: //p' | tr ',' '\n' | tr -d ' ' | grep . >"$W/frag.free"
 [[ -s $W/frag.free ]] || die_setup "dumpe2fs listed no free blocks"
 make_random "$W/junk128" $((128 * MiB)) 8
-loop_attach "$W/junk128"
+truncate -s $((128 * MiB)) "$W/disk128"
+loop_attach "$W/disk128"
 fdst=$LOOP
 begin create_smart_fragmented
 run 0 "$IMAGO" create -q "$ext" "$W/frag.imago"
