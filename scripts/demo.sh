@@ -6,7 +6,8 @@
 # full of stale data as on a used disk — show its partition map, image it smart (used
 # data only) and sector by sector, verify, restore, and show that the copy holds the same
 # data (verify --against, fsck of each filesystem) and that the sector image restores
-# byte for byte, with sizes, ratios and speed.
+# byte for byte, with sizes, ratios and speed; then open the image without restoring it
+# (imago mount), acquire the disk as evidence with its digests, and convert that to E01.
 #
 # Usage: scripts/demo.sh [IMAGO]     (IMAGO defaults to build/imago)
 # Environment: DEMO_DIR (where to work; default a new temporary directory, removed at
@@ -20,7 +21,7 @@ if [[ ! -x $imago ]]; then
 	echo "demo: $imago not found; run 'make build' first" >&2
 	exit 1
 fi
-for tool in sfdisk mkfs.ext4 mkfs.fat mcopy mkswap e2fsck fsck.fat cmp sha256sum; do
+for tool in sfdisk mkfs.ext4 mkfs.fat mcopy mkswap e2fsck fsck.fat cmp sha256sum md5sum ewfverify fusermount3; do
 	command -v "$tool" >/dev/null || {
 		echo "demo: $tool missing; run scripts/deps.sh" >&2
 		exit 1
@@ -34,6 +35,8 @@ else
 	work=$(mktemp -d "${TMPDIR:-/var/tmp}/imago-demo.XXXXXX")
 fi
 cleanup() {
+	umount "$work/root" 2>/dev/null || true
+	"$imago" umount "$work/mnt" 2>/dev/null || true
 	if [[ ${DEMO_KEEP:-0} == 1 ]]; then
 		echo "demo: kept $work"
 	else
@@ -148,6 +151,29 @@ echo "cmp: no difference"
 sha256sum "$disk" sector-copy.img
 rm -f sector-copy.img
 
+step "10. imago mount disk.imago mnt   (open the image without restoring it)"
+mkdir -p mnt root
+"$imago" mount disk.imago mnt
+ls -l mnt
+# the ext4 partition, straight out of the image, read-only
+mount -o loop,ro mnt/p1 root
+echo "mounted mnt/p1 on root: $(find root -type f | wc -l) files, $(du -sh root | cut -f1)"
+umount root
+"$imago" umount mnt
+
+step "11. imago acquire $disk evidence.imago   (forensic: every sector, MD5/SHA-1/SHA-256)"
+t0=$(now)
+"$imago" acquire -C DEMO-1 -E disk-01 -e "the demo" -D "sample disk" "$disk" evidence.imago
+t1=$(now)
+acquire_s=$(secs "$t0" "$t1")
+echo "md5sum of the disk itself:"
+md5sum "$disk"
+"$imago" verify evidence.imago | grep -i -E 'md5|sha' || true
+
+step "12. imago convert evidence.imago evidence.E01   (EnCase interchange, checked by ewfverify)"
+"$imago" convert evidence.imago evidence.E01
+ewfverify -q evidence.E01 | tail -n 3
+
 image_size=$(stat -c %s disk.imago)
 sector_size=$(stat -c %s sector.imago)
 step "Summary"
@@ -157,4 +183,6 @@ printf '  %-18s %s\n' \
 	"sector image" "$(mib "$sector_size") (stale free space is random: it does not compress)" \
 	"create" "smart ${create_s} s, sector ${sector_s} s" \
 	"restore" "${restore_s} s, $(rate "$disk_size" "$restore_s")" \
-	"copy" "same data (verify --against, e2fsck, fsck.fat); sector copy identical (cmp)"
+	"copy" "same data (verify --against, e2fsck, fsck.fat); sector copy identical (cmp)" \
+	"mount" "the image's ext4 mounted read-only through imago mount" \
+	"evidence" "acquired in ${acquire_s} s with MD5/SHA-1/SHA-256; E01 accepted by ewfverify"
