@@ -56,7 +56,6 @@ void cmd_acquire_help(FILE *f)
 		IMAGO_LEVEL_DEFAULT);
 }
 
-enum { EXIT_BAD_SECTORS = 6 };
 
 struct acq_args {
 	int level;
@@ -460,7 +459,7 @@ int cmd_acquire(int argc, char **argv)
 		cli_msg("unreadable: bytes %" PRIu64 "-%" PRIu64 " (%" PRIu64 " bytes) of %s: zeros in "
 			"the image and the digests", bad.v[i][0], bad.v[i][0] + bad.v[i][1] - 1,
 			bad.v[i][1], a.source);
-	rc = res.bad_bytes ? EXIT_BAD_SECTORS : EXIT_OK;
+	rc = res.bad_bytes ? EXIT_UNREADABLE : EXIT_OK;
 out:
 	if (logf)
 		fclose(logf);

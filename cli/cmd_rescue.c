@@ -60,7 +60,7 @@ void cmd_rescue_help(FILE *f)
 		   "                        or is a block device\n"
 		   "  -q, --quiet           no status line and no summary\n"
 		   "  -h, --help            this help\n\n"
-		   "Exit status: 0 everything read, 3 finished with unreadable or untried areas\n"
+		   "Exit status: 0 everything read, 6 finished with unreadable or untried areas\n"
 		   "(or stopped by --max-time/--max-errors), 1 failure or interrupted, 2 usage.\n");
 }
 
@@ -605,7 +605,7 @@ int cmd_rescue(int argc, char **argv)
 		goto out;
 	if (a.report && (rc = write_report(a.report, raw, size, ss, &m)))
 		goto out;
-	rc = (tot[4] == size && res == 0) ? EXIT_OK : EXIT_DAMAGED;
+	rc = (tot[4] == size && res == 0) ? EXIT_OK : EXIT_UNREADABLE;
 out:
 	close(out);
 	if (in >= 0)

@@ -24,6 +24,7 @@ enum {
 	EXIT_DAMAGED = 3,   /* the image is damaged, incomplete, or not an image */
 	EXIT_DIFFERS = 4,   /* verify --against: sound image, different content */
 	EXIT_REFUSED = 5,   /* refused for safety */
+	EXIT_UNREADABLE = 6, /* acquire, rescue: finished, but part of the source was not read */
 };
 
 /* The running command, for the "imago: COMMAND:" prefix of every message. */

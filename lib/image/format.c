@@ -326,13 +326,16 @@ int fmt_alloc_decode(const uint8_t *p, uint64_t len, uint64_t count, uint64_t de
 int fmt_alloc_matches(const struct extent_map *alloc, const struct extent_map *final, uint64_t *at)
 {
 	/* Walk both run lists together; at each step the overlap of the current runs must be
-	 * FREE (BAD, UNTRIED: a rescued source) in both or in neither. */
+	 * FREE (BAD, UNTRIED: a rescued source) in both or in neither. A USED byte of the
+	 * allocation map is USED or ZERO in the final map, or BAD when it turned out
+	 * unreadable while the writer read it (an acquisition that keeps going, §5.1). */
 	size_t i = 0, j = 0;
 	uint64_t pos = 0;
 	while (i < alloc->n && j < final->n) {
 		const struct imago_extent *a = &alloc->v[i], *f = &final->v[j];
-		if (a->state == IMAGO_USED ? f->state != IMAGO_USED && f->state != IMAGO_ZERO
-					   : f->state != a->state) {
+		if (a->state == IMAGO_USED
+			    ? f->state != IMAGO_USED && f->state != IMAGO_ZERO && f->state != IMAGO_BAD
+			    : f->state != a->state) {
 			*at = pos;
 			return -EBADMSG;
 		}

@@ -143,7 +143,7 @@ bad_list "$W/faults-noweak" >"$W/want-bad5"
 
 begin exact
 mount_fault f1 "$W/src" "$W/faults"
-run 3 "$IMAGO" rescue -r 3 "$W/f1/disk" "$W/out1" --map "$W/out1.map"
+run 6 "$IMAGO" rescue -r 3 "$W/f1/disk" "$W/out1" --map "$W/out1.map"
 grep -q 'rescued' "$W/stdout" || err "no summary: $(head -c 200 "$W/stdout")"
 bad_of "$W/out1.map" >"$W/got-bad"
 diff -q "$W/want-bad" "$W/got-bad" >/dev/null ||
@@ -174,12 +174,12 @@ finish
 
 begin weak-sectors-need-retries
 mount_fault f2 "$W/src" "$W/faults"
-run 3 "$IMAGO" rescue -q -r 0 "$W/f2/disk" "$W/out2" --map "$W/out2.map"
+run 6 "$IMAGO" rescue -q -r 0 "$W/f2/disk" "$W/out2" --map "$W/out2.map"
 bad_of "$W/out2.map" >"$W/got-bad2"
 diff -q "$W/want-bad" "$W/got-bad2" >/dev/null && err "weak sectors came back without retries (are they weak?)"
 grep -q "^$((0x400000)) " "$W/got-bad2" || err "the weak sectors are not bad after -r 0: $(tr '\n' ';' <"$W/got-bad2")"
 # resume with retries: they come back, the bad ones stay
-run 3 "$IMAGO" rescue -q -r 5 "$W/f2/disk" "$W/out2" --map "$W/out2.map"
+run 6 "$IMAGO" rescue -q -r 5 "$W/f2/disk" "$W/out2" --map "$W/out2.map"
 bad_of "$W/out2.map" >"$W/got-bad2"
 diff -q "$W/want-bad" "$W/got-bad2" >/dev/null ||
 	err "after retries: bad $(tr '\n' ';' <"$W/got-bad2") != injected $(tr '\n' ';' <"$W/want-bad")"
@@ -191,7 +191,7 @@ finish
 
 begin sector-4096
 mount_fault f3 "$W/src" "$W/faults"
-run 3 "$IMAGO" rescue -q -r 3 -b 4096 "$W/f3/disk" "$W/out3" --map "$W/out3.map"
+run 6 "$IMAGO" rescue -q -r 3 -b 4096 "$W/f3/disk" "$W/out3" --map "$W/out3.map"
 bad_list "$W/faults" 4096 >"$W/want-bad4k"
 bad_of "$W/out3.map" >"$W/got-bad3"
 diff -q "$W/want-bad4k" "$W/got-bad3" >/dev/null ||
@@ -205,7 +205,7 @@ finish
 begin loop-direct
 mount_fault f4 "$W/src" "$W/faults"
 loop_attach "$W/f4/disk" -r
-run 3 "$IMAGO" rescue -q -r 3 --direct --reopen "$LOOP" "$W/out4" --map "$W/out4.map"
+run 6 "$IMAGO" rescue -q -r 3 --direct --reopen "$LOOP" "$W/out4" --map "$W/out4.map"
 bad_of "$W/out4.map" >"$W/got-bad4"
 diff -q "$W/want-bad" "$W/got-bad4" >/dev/null ||
 	err "bad $(tr '\n' ';' <"$W/got-bad4") != injected $(tr '\n' ';' <"$W/want-bad")"
@@ -247,7 +247,7 @@ for line in open(sys.argv[1]):
         print("bad", int(f[0], 0), int(f[1], 0))
 EOF
 	mount_fault f6 "$W/src" "$W/faults-resume"
-	run 3 "$IMAGO" rescue -q "$W/f6/disk" "$W/out5" --map "$W/out5.map"
+	run 6 "$IMAGO" rescue -q "$W/f6/disk" "$W/out5" --map "$W/out5.map"
 	bad_of "$W/out5.map" >"$W/got-bad5"
 	diff -q "$W/want-bad5" "$W/got-bad5" >/dev/null ||
 		err "after resume: bad $(tr '\n' ';' <"$W/got-bad5") != injected $(tr '\n' ';' <"$W/want-bad5") (finished areas read again?)"
@@ -273,7 +273,7 @@ sleep 0.5
 mount_fault f17 "$W/src" "$W/faults-slow"
 wait $rpid
 rc=$?
-((rc == 3)) || err "rescue across the outage exited $rc, want 3: $(head -c 300 "$W/err17")"
+((rc == 6)) || err "rescue across the outage exited $rc, want 6: $(head -c 300 "$W/err17")"
 bad_of "$W/out17.map" >"$W/got-bad17"
 diff -q "$W/want-bad5" "$W/got-bad17" >/dev/null ||
 	err "after the outage: bad $(tr '\n' ';' <"$W/got-bad17") != injected $(tr '\n' ';' <"$W/want-bad5")"
@@ -293,7 +293,7 @@ rc=$?
 grep -q 'resume' "$W/err7" || err "no word on resuming: $(head -c 200 "$W/err7")"
 [[ -s $W/out7.map ]] || err "no map saved on SIGINT"
 ddrescuelog -t "$W/out7.map" >/dev/null 2>&1 || err "ddrescuelog cannot read the map saved on SIGINT"
-run 3 "$IMAGO" rescue -q "$W/f7/disk" "$W/out7" --map "$W/out7.map"
+run 6 "$IMAGO" rescue -q "$W/f7/disk" "$W/out7" --map "$W/out7.map"
 same "$W/out1" "$W/out7"
 umount_fault f7
 finish
@@ -303,7 +303,7 @@ finish
 begin ddrescue-resumes-imago
 mount_fault f8 "$W/src" "$W/faults-noweak"
 # imago stops after copying (no trimming, no scraping): failed areas left non-trimmed
-run 3 "$IMAGO" rescue -q --no-trim --no-scrape "$W/f8/disk" "$W/out8" --map "$W/out8.map"
+run 6 "$IMAGO" rescue -q --no-trim --no-scrape "$W/f8/disk" "$W/out8" --map "$W/out8.map"
 (($(status_bytes "$W/out8.map" '*') > 0)) || err "no non-trimmed areas left for ddrescue"
 ddrescue -q "$W/f8/disk" "$W/out8" "$W/out8.map" >/dev/null 2>"$W/dd8.err" ||
 	err "ddrescue failed to resume from imago's map: $(head -c 200 "$W/dd8.err")"
@@ -320,7 +320,7 @@ ddrescue -q -N -s $((SIZE / 2)) "$W/f8/disk" "$W/out9" "$W/out9.map" >/dev/null 
 	err "ddrescue failed"
 grep -q 'GNU ddrescue' "$W/out9.map" || err "ddrescue wrote no map"
 (($(status_bytes "$W/out9.map" '*') > 0)) || err "ddrescue left no non-trimmed area"
-run 3 "$IMAGO" rescue -q "$W/f8/disk" "$W/out9" --map "$W/out9.map"
+run 6 "$IMAGO" rescue -q "$W/f8/disk" "$W/out9" --map "$W/out9.map"
 grep -q 'resuming' "$W/stderr" && err "-q printed: $(cat "$W/stderr")"
 bad_of "$W/out9.map" >"$W/got-bad9"
 diff -q "$W/want-bad5" "$W/got-bad9" >/dev/null ||
@@ -339,7 +339,7 @@ finish
 
 begin native-image
 mount_fault f10 "$W/src" "$W/faults"
-run 3 "$IMAGO" rescue -q -r 3 --image "$W/f10/disk" "$W/out10.imago" --map "$W/out10.map"
+run 6 "$IMAGO" rescue -q -r 3 --image "$W/f10/disk" "$W/out10.imago" --map "$W/out10.map"
 run 0 "$IMAGO" verify "$W/out10.imago"
 run 0 "$IMAGO" info --json "$W/out10.imago"
 want=$(awk '{s += $2} END {print s}' "$W/want-bad")
@@ -357,7 +357,7 @@ begin native-image-bad-chunks
 make_random "$W/src11" $((6 << 20)) 11
 printf 'bad 0x100000 0x200000\nbad 0x400200 0x200\n' >"$W/faults11"
 mount_fault f11 "$W/src11" "$W/faults11"
-run 3 "$IMAGO" rescue -q --image "$W/f11/disk" "$W/out11.imago" --map "$W/out11.map"
+run 6 "$IMAGO" rescue -q --image "$W/f11/disk" "$W/out11.imago" --map "$W/out11.map"
 run 0 "$IMAGO" verify "$W/out11.imago"
 run 0 "$IMAGO" restore "$W/out11.imago" "$W/out11.raw"
 check_output "$W/src11" "$W/out11.raw" "$W/out11.map"
@@ -406,7 +406,7 @@ debugfs -R "testb $bfree" "$W/ext.img" 2>/dev/null | grep -q 'not in use' || err
 printf 'bad %d 512\nbad %d 1024\nbad %d 4096\n' $((b1 * 4096 + 512)) $((b2 * 4096)) \
 	$((bfree * 4096)) >"$W/faults12"
 mount_fault f12 "$W/ext.img" "$W/faults12"
-run 3 "$IMAGO" rescue -q "$W/f12/disk" "$W/out12" --map "$W/out12.map" --report "$W/report12"
+run 6 "$IMAGO" rescue -q "$W/f12/disk" "$W/out12" --map "$W/out12.map" --report "$W/report12"
 grep -qP '^file\t0\text4\t.*\t/docs/report.pdf$' "$W/report12" || err "report does not name /docs/report.pdf: $(cat "$W/report12")"
 grep -qP '^file\t0\text4\t.*\t/photos/holiday.jpg$' "$W/report12" || err "report does not name /photos/holiday.jpg"
 grep -q 'keep.bin\|notes.txt' "$W/report12" && err "report names a file that lost nothing"
@@ -420,7 +420,7 @@ begin used-only
 # intact (fsck and a mount prove it)
 mount_fault f13 "$W/ext.img" "$W/faults12"
 umount_fault f12
-run 3 "$IMAGO" rescue -q --used-only "$W/f13/disk" "$W/out13" --map "$W/out13.map" \
+run 6 "$IMAGO" rescue -q --used-only "$W/f13/disk" "$W/out13" --map "$W/out13.map" \
 	--report "$W/report13"
 (($(status_bytes "$W/out13.map" '?') > 32 << 20)) || err "free space was read (untried: $(status_bytes "$W/out13.map" '?'))"
 bad_of "$W/out13.map" | grep -q "^$((bfree * 4096)) " && err "the bad free block was read"
@@ -433,7 +433,7 @@ cmp -s "$W/tree/docs/notes.txt" "$W/mnt13/docs/notes.txt" || err "notes.txt diff
 umount "$W/mnt13"
 # --used-first: the same, then the rest: at the end every byte was tried and the bad
 # ones are exactly the injected ones
-run 3 "$IMAGO" rescue -q --used-first "$W/f13/disk" "$W/out13b" --map "$W/out13b.map"
+run 6 "$IMAGO" rescue -q --used-first "$W/f13/disk" "$W/out13b" --map "$W/out13b.map"
 [[ $(status_bytes "$W/out13b.map" '?') == 0 ]] || err "--used-first left untried bytes"
 bad_list "$W/faults12" >"$W/want-bad13"
 bad_of "$W/out13b.map" >"$W/got-bad13"
@@ -454,7 +454,7 @@ dd if="$W/p2" of="$W/disk14" bs=512 seek=133120 conv=notrunc status=none
 p2bad=$((133120 * 512 + 3 * 4096))
 printf 'bad %d 512\nbad %d 1024\n' $((1048576 + b1 * 4096 + 512)) $p2bad >"$W/faults14"
 mount_fault f14 "$W/disk14" "$W/faults14"
-run 3 "$IMAGO" rescue -q "$W/f14/disk" "$W/out14" --map "$W/out14.map" --report -
+run 6 "$IMAGO" rescue -q "$W/f14/disk" "$W/out14" --map "$W/out14.map" --report -
 grep -qP '^file\t1\text4\t.*\t/docs/report.pdf$' "$W/stdout" || err "partition 1 file not named: $(cat "$W/stdout")"
 grep -qP "^range\t2\t-\t$p2bad\t1024\t" "$W/stdout" || err "partition 2 range not reported: $(cat "$W/stdout")"
 umount_fault f14
@@ -466,7 +466,7 @@ begin metadata-first
 # before partition 2 on the disk; the device logs every read.
 { cat "$W/faults14"; echo "log $W/log16"; } >"$W/faults16"
 mount_fault f16 "$W/disk14" "$W/faults16"
-run 3 "$IMAGO" rescue -q --used-first "$W/f16/disk" "$W/out16" --map "$W/out16.map"
+run 6 "$IMAGO" rescue -q --used-first "$W/f16/disk" "$W/out16" --map "$W/out16.map"
 itab=$(dumpe2fs "$W/ext.img" 2>/dev/null | awk '/Inode table at/ {split($4, a, "-"); print a[1]; exit}')
 "$PY" - "$W/log16" $((1048576 + b1 * 4096)) $((133120 * 512)) $((1048576 + itab * 4096)) \
 	<<'EOF' >"$W/order16"
@@ -487,12 +487,12 @@ finish
 
 begin limits
 mount_fault f15 "$W/src" "$W/faults-noweak"
-run 3 "$IMAGO" rescue --max-errors 1 "$W/f15/disk" "$W/out15" --map "$W/out15.map"
+run 6 "$IMAGO" rescue --max-errors 1 "$W/f15/disk" "$W/out15" --map "$W/out15.map"
 grep -q 'stopped by a limit' "$W/stdout" || err "no word of the limit: $(cat "$W/stdout")"
 (($(status_bytes "$W/out15.map" '?') > 0)) || err "nothing left untried after --max-errors 1"
-run 3 "$IMAGO" rescue -q --max-time 0.000001 "$W/f15/disk" "$W/out15" --map "$W/out15.map"
+run 6 "$IMAGO" rescue -q --max-time 0.000001 "$W/f15/disk" "$W/out15" --map "$W/out15.map"
 (($(status_bytes "$W/out15.map" '?') > 0)) || err "nothing left untried after --max-time"
-run 3 "$IMAGO" rescue -q "$W/f15/disk" "$W/out15" --map "$W/out15.map"
+run 6 "$IMAGO" rescue -q "$W/f15/disk" "$W/out15" --map "$W/out15.map"
 same "$W/out1" "$W/out15"
 umount_fault f15
 finish

@@ -283,5 +283,7 @@ int main(int argc, char **argv)
 	fa[n++] = "-s";
 	for (int i = 4; i < argc; i++)
 		fa[n++] = argv[i];
-	return fuse_main(n, fa, &ops, NULL);
+	int rc = fuse_main(n, fa, &ops, NULL);
+	free(fa);
+	return rc;
 }
