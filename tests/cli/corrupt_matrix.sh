@@ -33,7 +33,7 @@ CASES=${MATRIX_CASES:-30}
 # Under ASan (make check's second pass) every run costs several times more: fewer cases
 # there; the normal pass carries the full count.
 if [[ -z ${MATRIX_CASES:-} ]] && { ldd "$IMAGO" 2>/dev/null | grep -q 'libasan' || grep -aq '__asan_init' "$IMAGO" 2>/dev/null; }; then
-	CASES=8
+	CASES=5
 fi
 echo "# corrupt_matrix: seed $SEED, $CASES mutations per region and image (MATRIX_SEED=$SEED to repeat)" >&2
 export SOURCE_DATE_EPOCH=1700000000

@@ -11,10 +11,11 @@
 #   - the source file and the image being restored are never modified (SHA-256 before and
 #     after).
 # Then the target fails under a restore or a clone: out of space on a small loop-mounted
-# ext4, and real write errors from a loop device whose backing file lies on a full tmpfs
-# (the kernel has no device-mapper here, so dm-error is not available): one line on
-# stderr, exit 1, and nothing else on that filesystem damaged (a file written before is
-# intact, fsck -n is clean).
+# ext4; a loop device whose backing file lies on a tmpfs that fills up half way; and real
+# EIO on every write, from a loop device backed by a file on an ext4 that was shut down
+# (FS_IOC_SHUTDOWN; device-mapper's dm-error would do the same, but the test kernel has
+# no device-mapper): one line on stderr, exit 1, and nothing else on that filesystem
+# damaged (a file written before is intact, fsck -n is clean).
 # CRASH_SEED repeats a run; CRASH_ITER sets the kills per operation (default 20).
 
 # shellcheck source-path=SCRIPTDIR
@@ -23,7 +24,7 @@
 
 need_imago
 need_root
-need python3 losetup mount umount mkfs.ext4 fsck.ext4 truncate sha256sum
+need python3 losetup mount umount mkfs.ext4 fsck.ext4 truncate sha256sum xfs_io
 
 MiB=$((1024 * 1024))
 SEED=${CRASH_SEED:-$(date +%s)}
@@ -62,17 +63,18 @@ timed() {
 }
 
 # kill_at MS CMD...: start CMD, SIGKILL it after MS milliseconds (unless it ended first);
-# sets KILLED (1 when the signal found it running) and RC.
+# sets RC and KILLED (1 when the signal ended it).
 kill_at() {
 	local ms=$1
 	shift
 	"$@" </dev/null >/dev/null 2>"$W/kill.stderr" &
 	local pid=$!
 	sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
-	KILLED=0
-	kill -9 "$pid" 2>/dev/null && KILLED=1
+	kill -9 "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 	RC=$?
+	# (kill succeeds on a process that has exited but is not reaped yet: the status says)
+	KILLED=$((RC == 137))
 }
 
 # kill_points NAME MS: ITER delays spread over [0, MS * 1.1), seeded.
@@ -199,7 +201,41 @@ dev_fail_case() { # dev_fail_case NAME COMMAND...
 	sources_intact
 	finish
 }
-dev_fail_case restore_write_error_on_device "$IMAGO" restore -q --force "$W/src.imago" "$BAD"
-dev_fail_case clone_write_error_on_device "$IMAGO" clone -q --sector --force "$W/src" "$BAD"
+dev_fail_case restore_device_backing_store_full "$IMAGO" restore -q --force "$W/src.imago" "$BAD"
+dev_fail_case clone_device_backing_store_full "$IMAGO" clone -q --sector --force "$W/src" "$BAD"
+
+# Real EIO on every write: a loop device backed by a file on an ext4 that has been shut
+# down (FS_IOC_SHUTDOWN through xfs_io: the filesystem fails all I/O from then on, as
+# after a fatal error). A file synced there before must survive: fsck after unmount.
+truncate -s $((64 * MiB)) "$W/sd.ext4"
+mkfs.ext4 -q -F "$W/sd.ext4" >/dev/null 2>&1 || die_setup "mkfs.ext4 failed"
+loop_attach "$W/sd.ext4"
+SD=$LOOP
+mount_at "$W/sd" "$SD"
+make_random "$W/sd/keep" $((1 * MiB)) 8
+SD_SUM=$(sha256sum <"$W/sd/keep")
+truncate -s "$(fsize "$W/src")" "$W/sd/back"
+loop_attach "$W/sd/back"
+EIO=$LOOP
+sync
+xfs_io -x -c 'shutdown -f' "$W/sd" || die_setup "xfs_io shutdown of the ext4 failed"
+
+eio_case() { # eio_case NAME COMMAND...
+	begin "$1"
+	shift
+	run 1 "$@" && stderr_one_line "^imago: (restore|clone): " "${EIO##*/}" 'I/O error'
+	sources_intact
+	finish
+}
+eio_case restore_eio_on_device "$IMAGO" restore -q --force "$W/src.imago" "$EIO"
+eio_case clone_eio_on_device "$IMAGO" clone -q --sector --force "$W/src" "$EIO"
+
+begin eio_fs_intact
+losetup -d "$EIO" 2>/dev/null
+umount "$W/sd" 2>/dev/null || umount -l "$W/sd"
+run 0 fsck.ext4 -n -f "$SD" || err "fsck -n of the filesystem that was shut down: $(head -c 300 "$W/stdout")"
+mount "$SD" "$W/sd" || err "cannot mount it again"
+[[ $(sha256sum <"$W/sd/keep" 2>/dev/null) == "$SD_SUM" ]] || err "the file written before was damaged"
+finish
 
 done_testing
