@@ -16,7 +16,7 @@
 # (FS_IOC_SHUTDOWN; device-mapper's dm-error would do the same, but the test kernel has
 # no device-mapper): one line on stderr, exit 1, and nothing else on that filesystem
 # damaged (a file written before is intact, fsck -n is clean).
-# CRASH_SEED repeats a run; CRASH_ITER sets the kills per operation (default 20).
+# CRASH_SEED repeats a run; CRASH_ITER sets the kills per operation (default 15).
 
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=lib.bash
@@ -28,7 +28,7 @@ need python3 losetup mount umount mkfs.ext4 fsck.ext4 truncate sha256sum xfs_io
 
 MiB=$((1024 * 1024))
 SEED=${CRASH_SEED:-$(date +%s)}
-ITER=${CRASH_ITER:-20}
+ITER=${CRASH_ITER:-15}
 echo "# crash: seed $SEED, $ITER kills per operation (CRASH_SEED=$SEED to repeat)" >&2
 seed=$SEED
 next_seed() { seed=$(((seed * 1103515245 + 12345) % 2147483648)); }
@@ -77,12 +77,12 @@ kill_at() {
 	KILLED=$((RC == 137))
 }
 
-# kill_points NAME MS: ITER delays spread over [0, MS * 1.1), seeded.
+# delays MS: ITER delays spread over [0, MS * 0.9), seeded (MS: a run's duration).
 delays() {
 	local i
 	DELAYS=()
 	for ((i = 0; i < ITER; i++)); do
-		rnd $(($1 * 11 / 10 + 1))
+		rnd $(($1 * 9 / 10 + 1))
 		DELAYS+=("$R")
 	done
 }
@@ -95,6 +95,8 @@ sources_intact() {
 # ---------------------------------------------------------------- create
 
 mkdir -p "$W/c"
+timed "$IMAGO" create -q -T 2 --chunk-size 256K "$W/src" "$W/c/cal.imago"
+rm -f -- "$W/c/cal.imago"
 timed "$IMAGO" create -q -T 2 --chunk-size 256K "$W/src" "$W/c/cal.imago"
 rm -f -- "$W/c/cal.imago"
 delays "$MS"
@@ -126,7 +128,8 @@ finish
 again() {
 	local name=$1 target=$2 d killed=0
 	shift 2
-	timed "$@" "$target"
+	timed "$@" --force "$target"
+	timed "$@" --force "$target"
 	delays "$MS"
 	begin "kill_9_during_${name}_then_again"
 	echo "# $name takes ${MS} ms; kills at ${DELAYS[*]} ms" >&2
