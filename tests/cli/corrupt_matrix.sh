@@ -16,7 +16,11 @@
 #     returns the right bytes or an error. (Random access reads only what the index
 #     points to, so damage to a ZERO frame's header may read back clean there: verify
 #     and restore, which read every frame, are the ones that must report it.)
-# The assertion is 100% detection; the seed and the counts are printed. MATRIX_SEED and
+# The assertion is 100% detection, with one exception the format cannot see and that is
+# harmless (docs/FORMAT.md §4): a change to a zstd payload that decodes to the very same
+# bytes (about 3 in 10,000 single-bit flips of a payload) passes verify; it is accepted
+# only when restore, restore from a pipe and pread all return exactly the original
+# device, and it is counted and printed. The seed and the counts are printed. MATRIX_SEED and
 # MATRIX_CASES (mutations per region and image, default 30) change the run.
 
 # shellcheck source-path=SCRIPTDIR
@@ -126,12 +130,20 @@ for region, ranges in regions.items():
         print(f"FAIL: corrupt_matrix/{name}_{region}: the image has no {region}")
         failed += 1
         continue
-    problems, kinds = [], {"flip": 0, "smash": 0}
+    problems, harmless, kinds = [], [], {"flip": 0, "smash": 0}
     for c in range(cases):
         a, b = r.choice(ranges)
         img = bytearray(base)
         pos = r.randrange(a, b)
-        if c % 2 == 0:
+        if region == "zstd_payloads" and c == 0:
+            # The unused bit of the zstd Frame_Header_Descriptor (RFC 8878 3.1.1.1.1.4),
+            # which decoders must ignore: a change known to decode to the same bytes,
+            # so that the harmless path above is exercised on every run.
+            kind = "flip"
+            pos = a + 4
+            img[pos] ^= 0x10
+            what = f"zstd unused header bit at byte {pos}"
+        elif c % 2 == 0:
             kind = "flip"
             img[pos] ^= 1 << r.randrange(8)
             what = f"bit flip at byte {pos}"
@@ -148,12 +160,22 @@ for region, ranges in regions.items():
             f.write(img)
         why = []
         rc, err, _ = run([imago, "verify", "-q", bad])
-        if rc != 3:
+        # A zstd payload may change in a bit the decoder ignores (docs/FORMAT.md §4): it
+        # then decodes to the very bytes stored, which no checksum of the decoded data
+        # can tell. Such a change counts as harmless only when every reader returns
+        # exactly the original device: restore, restore from a pipe, and pread.
+        neutral = rc == 0 and region == "zstd_payloads"
+        if neutral:
+            pass
+        elif rc != 3:
             why.append(f"verify exited {rc}")
         elif err.count("\n") != 1 or not err.startswith("imago: verify: "):
             why.append(f"verify stderr is not one line: {err[:200]!r}")
         rc, err, _ = run([imago, "restore", "-q", bad, out])
-        if rc != 3:
+        if neutral:
+            if rc != 0 or open(out, "rb").read() != open(ref, "rb").read():
+                why.append(f"verify passed, but restore exited {rc} or restored other bytes")
+        elif rc != 3:
             why.append(f"restore exited {rc}")
         elif err.count("\n") != 1 or not err.startswith("imago: restore: "):
             why.append(f"restore stderr is not one line: {err[:200]!r}")
@@ -164,14 +186,14 @@ for region, ranges in regions.items():
             rc, err, _ = run([imago, "restore", "-q", "-", out], stdin=cat.stdout)
             cat.stdout.close()
             cat.wait()
-        if rc != 3:
+        if rc != (0 if neutral else 3):
             why.append(f"restore from a pipe exited {rc}")
         if os.path.exists(out):
             os.unlink(out)
         rc, _, line = run([preadcheck, bad, ref])
         if rc == 1:
             why.append(f"imago_image_pread returned wrong data ({line.strip()})")
-        elif rc not in (0, 3):
+        elif rc not in (0, 3) or (neutral and rc != 0):
             why.append(f"preadcheck exited {rc}: {line.strip()}")
         # rc 0: every byte read back right; the damage is where random access does not
         # look (a ZERO frame's header: the extent map says what it covers). verify and
@@ -179,6 +201,8 @@ for region, ranges in regions.items():
         total += 1
         if why:
             problems.append(f"{what}: " + ", ".join(why))
+        elif neutral:
+            harmless.append(what)
     n = kinds["flip"] + kinds["smash"]
     if problems:
         failed += 1
@@ -187,7 +211,9 @@ for region, ranges in regions.items():
     else:
         print(f"PASS: corrupt_matrix/{name}_{region}")
     print(f"# {name} {region}: {kinds['flip']} bit flips, {kinds['smash']} smashes in "
-          f"{len(ranges)} range(s), {n - len(problems)} detected", file=sys.stderr)
+          f"{len(ranges)} range(s), {n - len(problems) - len(harmless)} detected"
+          + (f", {len(harmless)} decoding to the same bytes (harmless: "
+             + "; ".join(harmless) + ")" if harmless else ""), file=sys.stderr)
     sys.stdout.flush()
 for p in (bad, out):
     if os.path.exists(p):
