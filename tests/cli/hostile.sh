@@ -64,8 +64,38 @@ run 0 "$IMAGO" verify -q "$W/valid.imago" && run 0 "$IMAGO" restore -q "$W/valid
 rm -f -- "$W/valid.out"
 finish
 
+# An image of 851 bytes claiming a 2 EiB device, all FREE: its digest would take
+# days to recompute. verify must stay interruptible (SIGTERM, as timeout(1) sends, and
+# SIGINT) and say so in one line; restore to a file refuses the size at once.
+begin free_device_2_61_interruptible
+"$PY" "$GEN" image free_device_2_61 "$W/huge.imago" || err "mkhostile.py failed"
+run 0 "$IMAGO" info "$W/huge.imago"
+for sig in TERM INT; do
+	"$PY" -c 'import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+os.execvp(sys.argv[1], sys.argv[1:])' "$IMAGO" verify -q "$W/huge.imago" </dev/null >/dev/null 2>"$W/stderr" &
+	pid=$!
+	sleep 1
+	kill -s "$sig" "$pid" 2>/dev/null || err "verify of a 2 EiB device ended within 1 s (it should still be hashing)"
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		err "verify still running 5 s after SIG$sig"
+		kill -9 "$pid" 2>/dev/null
+	fi
+	wait "$pid" 2>/dev/null
+	RC=$?
+	((RC == 1)) || err "verify exited $RC after SIG$sig, want 1"
+	stderr_one_line '^imago: verify: interrupted' 'huge\.imago'
+done
+run 1 "$IMAGO" restore -q "$W/huge.imago" "$W/huge.out" && stderr_one_line '^imago: restore: ' 'huge\.out'
+rm -f -- "$W/huge.imago" "$W/huge.out"
+finish
+
 for c in $("$PY" "$GEN" list image); do
-	[[ $c == valid ]] && continue
+	[[ $c == valid || $c == free_device_2_61 ]] && continue
 	begin "image_$c"
 	if ! "$PY" "$GEN" image "$c" "$W/h.imago" 2>"$W/gen.err"; then
 		err "mkhostile.py image $c failed: $(tail -1 "$W/gen.err")"
