@@ -21,7 +21,7 @@
 # bytes (about 3 in 10,000 single-bit flips of a payload) passes verify; it is accepted
 # only when restore, restore from a pipe and pread all return exactly the original
 # device, and it is counted and printed. The seed and the counts are printed. MATRIX_SEED and
-# MATRIX_CASES (mutations per region and image, default 30) change the run.
+# MATRIX_CASES (mutations per region and image, default 20) change the run.
 
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=lib.bash
@@ -33,7 +33,7 @@ PREADCHECK=${IMAGO_BUILD:-}/tests/preadcheck
 [[ -x $PREADCHECK ]] || die_setup "no $PREADCHECK (build the tests)"
 
 SEED=${MATRIX_SEED:-$(date +%s)}
-CASES=${MATRIX_CASES:-30}
+CASES=${MATRIX_CASES:-20}
 # Under ASan (make check's second pass) every run costs several times more: fewer cases
 # there; the normal pass carries the full count.
 if [[ -z ${MATRIX_CASES:-} ]] && { ldd "$IMAGO" 2>/dev/null | grep -q 'libasan' || grep -aq '__asan_init' "$IMAGO" 2>/dev/null; }; then
