@@ -136,8 +136,10 @@ again() {
 	for d in "${DELAYS[@]}"; do
 		{ kill_at "$d" "$@" --force "$target"; } 2>/dev/null
 		((KILLED)) && killed=$((killed + 1))
-		run 0 "$@" --force "$target" && same "$W/src" "$target" $(fsize "$W/src") ||
-			{ err "after the kill at ${d} ms"; break; }
+		if ! { run 0 "$@" --force "$target" && same "$W/src" "$target" "$(fsize "$W/src")"; }; then
+			err "after the kill at ${d} ms"
+			break
+		fi
 	done
 	((killed > 0)) || err "no kill found $name running"
 	echo "# $name: $killed of $ITER runs killed, each run again to the same result" >&2

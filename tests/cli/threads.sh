@@ -15,7 +15,6 @@
 need_imago
 need mkfs.ext4
 
-MiB=$((1024 * 1024))
 export SOURCE_DATE_EPOCH=1700000000
 make_mixed "$W/src"
 mkdir -p "$W/tree"
