@@ -427,6 +427,23 @@ int reader_load_chunk(const struct imago_image *img, const struct fmt_index_entr
 	return 0;
 }
 
+/* Non-USED bytes read as zeros (FORMAT.md §2), whatever a DATA frame holds there: a
+ * writer stores them as zeros, but a frame made otherwise (its checksum is only over what
+ * it holds) must not leak other bytes through the extent map's FREE ranges. */
+static void zero_unused(const struct imago_image *img, uint64_t off, uint8_t *b, uint64_t len)
+{
+	for (uint64_t pos = off, end = off + len; pos < end;) {
+		ptrdiff_t x = extent_map_find(&img->map, pos);
+		if (x < 0)
+			break;
+		const struct imago_extent *e = &img->map.v[x];
+		uint64_t ee = e->offset + e->length < end ? e->offset + e->length : end;
+		if (e->state != IMAGO_USED)
+			memset(b + (pos - off), 0, (size_t)(ee - pos));
+		pos = ee;
+	}
+}
+
 ssize_t imago_image_pread(imago_image *img, void *buf, size_t len, uint64_t offset)
 {
 	uint64_t dsize = img->hdr.device_size, cs = img->hdr.chunk_size;
@@ -450,6 +467,7 @@ ssize_t imago_image_pread(imago_image *img, void *buf, size_t len, uint64_t offs
 				img->cache_chunk = -1;
 				if ((rc = reader_load_chunk(img, e, img->dctx, img->cbuf, img->cache, &img->err)) < 0)
 					break;
+				zero_unused(img, chunk * cs, img->cache, clen);
 				img->cache_chunk = (int64_t)chunk;
 			}
 			memcpy(dst + done, img->cache + in, n);
