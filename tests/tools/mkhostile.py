@@ -5,6 +5,7 @@ mkhostile: write hostile inputs for tests/cli/hostile.sh.
 
     mkhostile.py image CASE OUT     an imago image, built from scratch per docs/FORMAT.md
                                     with every checksum valid, holding one lie (CASE)
+    mkhostile.py device CASE OUT    the device an image case describes (what reads back)
     mkhostile.py disk CASE OUT      a raw disk with a hostile MBR or GPT (CASE)
     mkhostile.py list image|disk    the case names
 
@@ -167,7 +168,7 @@ def bomb(n):
     return p.stdout
 
 
-def image_case(case):
+def image_case(case, want_device=False):
     img = Image(content())
     big = 1 << 62
     if case == "valid":
@@ -180,6 +181,16 @@ def image_case(case):
         img.hdr["device_size"] = 1 << 61
         img.alloc = [[0, 1 << 61, FREE]]
         img.exts = [[0, 1 << 61, FREE]]
+    elif case == "free_bytes_in_data_frame":
+        # the first 4 KiB of chunk 2 are FREE in both maps, but its DATA frame holds
+        # noise there (a writer stores zeros): the frame's checksum is made over what it
+        # holds, the digest over the device as it reads (zeros there)
+        c2 = 2 * CS
+        img.alloc = [[0, c2, USED], [c2, 4096, FREE], [c2 + 4096, len(img.dev) - c2 - 4096, USED]]
+        img.exts = [[0, CS, USED], [CS, CS, ZERO], [c2, 4096, FREE], [c2 + 4096, len(img.dev) - c2 - 4096, USED]]
+        dev = bytearray(img.dev)
+        dev[c2:c2 + 4096] = bytes(4096)
+        img.dev = bytes(dev)  # the digest is of this device
     elif case == "device_size_2_63":
         img.hdr["device_size"] = 1 << 63
     elif case == "device_size_max":
@@ -255,10 +266,10 @@ def image_case(case):
         assert len(f["payload"]) < CS, len(f["payload"])
     else:
         sys.exit(f"mkhostile: no image case {case}")
-    return img.build()
+    return img.dev if want_device else img.build()
 
 
-IMAGE_CASES = ["valid", "free_device_2_61", "device_size_2_63", "device_size_max", "chunk_size_2_31",
+IMAGE_CASES = ["valid", "free_device_2_61", "free_bytes_in_data_frame", "device_size_2_63", "device_size_max", "chunk_size_2_31",
                "alloc_runs_2_40_in_header", "alloc_count_2_60", "alloc_length_huge",
                "metadata_count_2_40", "metadata_length_2_62", "metadata_value_length_lie",
                "extent_count_2_61", "extent_length_2_62", "extent_offsets_wrap",
@@ -376,9 +387,12 @@ def main():
     if len(sys.argv) == 3 and sys.argv[1] == "list":
         print("\n".join(IMAGE_CASES if sys.argv[2] == "image" else DISK_CASES))
         return
-    if len(sys.argv) != 4 or sys.argv[1] not in ("image", "disk"):
-        sys.exit("usage: mkhostile.py image|disk CASE OUT | list image|disk")
-    data = image_case(sys.argv[2]) if sys.argv[1] == "image" else disk_case(sys.argv[2])
+    if len(sys.argv) != 4 or sys.argv[1] not in ("image", "device", "disk"):
+        sys.exit("usage: mkhostile.py image|device|disk CASE OUT | list image|disk")
+    if sys.argv[1] == "disk":
+        data = disk_case(sys.argv[2])
+    else:
+        data = image_case(sys.argv[2], want_device=sys.argv[1] == "device")
     with open(sys.argv[3], "wb") as f:
         f.write(data)
 
