@@ -13,7 +13,8 @@
 #
 # Environment: IMAGO (default build/imago), REPEAT (default 5), PAUSE (seconds, default
 # 5), LOOP (1: add the loop-device rows, the default when run as root), THREADS (imago
-# -T, default: all CPUs). Timings are reported, never asserted; the script fails only
+# -T, default: all CPUs), BASELINE (another imago binary, e.g. a build of an older
+# commit: adds its restore to a file as a row, to measure a change). Timings are reported, never asserted; the script fails only
 # when a tool fails or a restored output differs from the source.
 #
 # The bash -c scripts below take their arguments as "$1"...: single quotes are meant.
@@ -28,6 +29,7 @@ REPEAT=${REPEAT:-5}
 PAUSE=${PAUSE:-5}
 LOOP=${LOOP:-$((EUID == 0))}
 THREADS=${THREADS:-}
+BASELINE=${BASELINE:-}
 
 die() { echo "restore-bench: $*" >&2; exit 1; }
 say() { echo "restore-bench: $*" >&2; }
@@ -39,6 +41,10 @@ say() { echo "restore-bench: $*" >&2; }
 command -v zstd >/dev/null || die "zstd is missing"
 [[ -x $IMAGO ]] && "$IMAGO" --version >/dev/null 2>&1 || die "'$IMAGO' does not run (set IMAGO=...)"
 IMAGO=$(realpath "$IMAGO")
+if [[ -n $BASELINE ]]; then
+	[[ -x $BASELINE ]] && "$BASELINE" --version >/dev/null 2>&1 || die "BASELINE '$BASELINE' does not run"
+	BASELINE=$(realpath "$BASELINE")
+fi
 topt=()
 [[ -z $THREADS ]] || topt=(-T "$THREADS")
 
@@ -76,6 +82,10 @@ row() {
 o=$out/out.raw
 row imago "imago restore IMG FILE" file "$out/src.imago" -- \
 	"$IMAGO" restore -q "${topt[@]}" "$out/src.imago" "$o"
+if [[ -n $BASELINE ]]; then
+	row base "baseline imago restore IMG FILE" file "$out/src.imago" -- \
+		"$BASELINE" restore -q "${topt[@]}" "$out/src.imago" "$o"
+fi
 row zstd "zstd -d -c > FILE; sync FILE" file "$out/src.zst" -- \
 	bash -c 'zstd -d -q -c "$1" >"$2" && sync "$2"' _ "$out/src.zst" "$o"
 row zstdns "zstd -d -c > FILE (no sync)" file "$out/src.zst" -- \
@@ -174,5 +184,8 @@ echo "  imago restore vs zstd -d, no sync (file):    $(ratio imago zstdns)x"
 echo "  imago restore from a pipe vs zstd -d; sync:  $(ratio pipe zstd)x"
 if ((LOOP)); then
 	echo "  imago restore vs zstd -d; sync (loop device): $(ratio imagoblk zstdblk)x"
+fi
+if [[ -n $BASELINE ]]; then
+	echo "  imago restore vs the baseline ($BASELINE):  $(ratio imago base)x"
 fi
 echo "all restored outputs compared with cmp: identical"

@@ -204,7 +204,7 @@ int cmd_clone(int argc, char **argv)
 		goto out;
 	}
 	if (t.is_block && t.size != src.size &&
-	    (rc = layout_fit_gpt(a.target, t.size, src.size, a.quiet)) != 0)
+	    (rc = layout_fit_table(a.target, t.size, src.size, a.quiet)) != 0)
 		goto out;
 	if (t.is_block)
 		ioctl(t.fd, BLKRRPART, 0);

@@ -257,7 +257,7 @@ int cmd_restore(int argc, char **argv)
 		goto out;
 	}
 	if (t.is_block && !a.partition && t.size != res.device_size &&
-	    (rc = layout_fit_gpt(a.target, t.size, res.device_size, a.quiet)) != 0)
+	    (rc = layout_fit_table(a.target, t.size, res.device_size, a.quiet)) != 0)
 		goto out;
 	/* A whole disk may carry a new partition table: ask the kernel to re-read it. It
 	 * fails harmlessly on partitions and devices without partition support. */

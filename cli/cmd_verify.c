@@ -15,6 +15,7 @@
 #include "commands.h"
 #include "common.h"
 #include "device.h"
+#include "forensic.h"
 #include "progress.h"
 
 void cmd_verify_help(FILE *f)
@@ -131,6 +132,9 @@ int cmd_verify(int argc, char **argv)
 		return rc < 0 ? EXIT_OK : rc;
 
 	bool from_stdin = strcmp(a.image, "-") == 0;
+	/* An E01 is checked through libewf: chunk checksums and its stored digests. */
+	if (!from_stdin && fx_is_ewf(a.image))
+		return fx_verify_evidence(a.image, a.quiet, a.json, a.against);
 	const char *img_name;
 	int img_fd;
 	if ((rc = cli_open_image(a.image, &img_fd, &img_name)) != 0)
@@ -156,6 +160,8 @@ int cmd_verify(int argc, char **argv)
 	};
 	struct imago_verify_result res;
 	struct imago_err err;
+	struct imago_hashes hashes;
+	memset(&hashes, 0, sizeof(hashes));
 	memset(&res, 0, sizeof(res));
 	memset(&err, 0, sizeof(err));
 	err.file_offset = err.dev_offset = err.chunk = -1;
@@ -166,8 +172,17 @@ int cmd_verify(int argc, char **argv)
 	if (r == 0 && cli_interrupted)
 		r = -ECANCELED;
 
-	if (a.json)
+	/* A sound image of an acquisition: also its stored MD5/SHA-1/SHA-256. */
+	int hash_rc = 0;
+	if (r == 0 && !from_stdin &&
+	    (hash_rc = fx_verify_image_hashes(a.image, a.quiet || a.json, &hashes)) != 0 && a.json) {
+		err.code = -EBADMSG;
+		snprintf(err.msg, sizeof(err.msg), "%s: the stored digests do not match the content",
+			 a.image);
+		print_json(&a, -EBADMSG, &res, &err);
+	} else if (a.json) {
 		print_json(&a, r, &res, &err);
+	}
 	if (r == -ECANCELED) {
 		cli_msg("interrupted: %s was not fully checked", img_name);
 		rc = EXIT_FAIL;
@@ -182,6 +197,8 @@ int cmd_verify(int argc, char **argv)
 		bool source_side = a.against && r != -EBADMSG && r != -ENOTSUP &&
 				   (err.file_offset < 0 || strstr(err.msg, "source"));
 		rc = cli_fail(r, &err, source_side ? a.against : img_name, NULL);
+	} else if (hash_rc) {
+		rc = hash_rc; /* the stored MD5/SHA-1/SHA-256 do not match (said above) */
 	} else {
 		if (!a.json && !a.quiet) {
 			char dev[32], hex[2 * IMAGO_DIGEST_LEN + 1];
@@ -190,6 +207,7 @@ int cmd_verify(int argc, char **argv)
 			printf("%s: OK: %" PRIu64 " chunks checked, device %s, digest %s%s%s\n",
 			       img_name, res.chunks_checked, dev, hex,
 			       a.against ? ", identical to " : "", a.against ? a.against : "");
+			fx_log_hashes(stdout, &hashes, "  ");
 		}
 		rc = EXIT_OK;
 	}

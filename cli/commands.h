@@ -23,6 +23,16 @@ int cmd_clone(int argc, char **argv);
 void cmd_clone_help(FILE *f);
 int cmd_info(int argc, char **argv);
 void cmd_info_help(FILE *f);
+int cmd_acquire(int argc, char **argv);
+void cmd_acquire_help(FILE *f);
+int cmd_hash(int argc, char **argv);
+void cmd_hash_help(FILE *f);
+int cmd_convert(int argc, char **argv);
+void cmd_convert_help(FILE *f);
+int cmd_mount(int argc, char **argv);
+void cmd_mount_help(FILE *f);
+int cmd_umount(int argc, char **argv);
+void cmd_umount_help(FILE *f);
 
 /* Report a getopt_long failure ('?' unknown option, ':' missing argument) as a usage
  * error; returns EXIT_USAGE. Needs ':' first in the optstring and opterr = 0. */

@@ -14,6 +14,13 @@ static const struct cli_command commands[] = {
 	{"verify", "check an image (and compare it with its source)", cmd_verify,
 	 cmd_verify_help},
 	{"info", "show what an image holds", cmd_info, cmd_info_help},
+	{"acquire", "acquire evidence: every sector, MD5/SHA-1/SHA-256, case notes, log",
+	 cmd_acquire, cmd_acquire_help},
+	{"hash", "MD5/SHA-1/SHA-256 of files or devices in one pass", cmd_hash, cmd_hash_help},
+	{"convert", "convert between imago, E01 and raw (split) images", cmd_convert,
+	 cmd_convert_help},
+	{"mount", "show an image's disk and partitions as files (FUSE)", cmd_mount, cmd_mount_help},
+	{"umount", "unmount what imago mount mounted", cmd_umount, cmd_umount_help},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -198,7 +198,32 @@ static int write_target(void *opaque, const void *buf, size_t len, uint64_t off)
 	return xpwrite_full(*(int *)opaque, buf, len, off);
 }
 
-int layout_fit_gpt(const char *target, uint64_t target_size, uint64_t dev_size, bool quiet)
+/* MBR on a smaller target: shorten the extended container to the target's end. */
+static int fit_mbr(int fd, const struct part_table *t, const char *target, uint64_t target_size,
+		   bool quiet)
+{
+	uint8_t s0[512];
+	if (t->sector_size != 512 && t->sector_size != 4096)
+		return 0;
+	if (xpread_full(fd, s0, sizeof(s0), 0) != (ssize_t)sizeof(s0))
+		return cli_sys_fail(EIO, "cannot read back the MBR", target, NULL);
+	int e = mbr_fit_extended(t, s0, target_size);
+	if (e == 0)
+		return 0;
+	if (e < 0) {
+		cli_msg("%s: the data was restored, but the extended partition does not fit: fix "
+			"its size with sfdisk or fdisk", target);
+		return EXIT_FAIL;
+	}
+	if (xpwrite_full(fd, s0, sizeof(s0), 0) < 0 || fsync(fd) < 0)
+		return cli_sys_fail(errno, "cannot write the fitted MBR", target, NULL);
+	if (!quiet)
+		cli_msg("shortened the extended partition to end with %s (%" PRIu64 " bytes)", target,
+			target_size);
+	return 0;
+}
+
+int layout_fit_table(const char *target, uint64_t target_size, uint64_t dev_size, bool quiet)
 {
 	if (target_size == dev_size)
 		return 0;
@@ -215,6 +240,10 @@ int layout_fit_gpt(const char *target, uint64_t target_size, uint64_t dev_size, 
 		goto out;
 	}
 	int e = part_read(&r, 0, t, &err);
+	if (e >= 0 && t->scheme == PART_MBR && target_size < dev_size) {
+		rc = fit_mbr(fd, t, target, target_size, quiet);
+		goto out;
+	}
 	if (e < 0 || t->scheme != PART_GPT)
 		goto out; /* no GPT (or not readable here): nothing to move */
 	/* The primary GPT: LBA 0 up to the end of its entry array; when only the backup

@@ -42,8 +42,10 @@ int layout_fit(struct restore_layout *l, const char *target, bool is_block, uint
 void layout_print(FILE *f, const struct restore_layout *l, const char *image, const char *target,
 		  bool is_block, uint64_t target_size);
 
-/* After a whole-disk restore onto a device of another size: move the backup GPT to the
- * target's end (read back from the target). 0, or an exit code after a message. */
-int layout_fit_gpt(const char *target, uint64_t target_size, uint64_t dev_size, bool quiet);
+/* After a whole-disk restore or clone onto a device of another size, fit the partition
+ * table read back from the target: a GPT's backup moves to the target's end; an MBR's
+ * extended partition is shortened to end with a smaller target. 0, or an exit code
+ * after a message. */
+int layout_fit_table(const char *target, uint64_t target_size, uint64_t dev_size, bool quiet);
 
 #endif

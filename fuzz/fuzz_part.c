@@ -180,7 +180,8 @@ static void check_table(const struct part_table *t, uint64_t disk, uint32_t ss_g
 
 	uint64_t min = part_min_disk_size(t);
 	for (size_t i = 0; i < t->n_entries; i++)
-		if (end_of(t->entries[i].start, t->entries[i].size) > min)
+		if (!(t->entries[i].flags & PART_EXTENDED) &&
+		    end_of(t->entries[i].start, t->entries[i].size) > min)
 			finding("min size %llu < end of partition %u", (unsigned long long)min,
 				t->entries[i].number);
 	if (t->scheme == PART_MBR)
@@ -307,6 +308,39 @@ static void relocate_all(const struct part_table *t, const uint8_t *d, size_t n)
 
 /* ------------------------------------------------------------ driver */
 
+/* An MBR that is not odd fits a disk of its minimum size (the extended container
+ * shortened), and reads back there with the same partitions. */
+static void fit_mbr(const struct part_table *t, const uint8_t *d, size_t n)
+{
+	uint64_t min = part_min_disk_size(t);
+	if (n < 512 || min < 512 || min > n)
+		return;
+	uint8_t *c = malloc((size_t)min);
+	if (!c)
+		return;
+	memcpy(c, d, (size_t)min);
+	int rc = mbr_fit_extended(t, c, min);
+	if (rc < 0 && rc != -EINVAL)
+		finding("mbr_fit_extended to the minimum size %llu returned %d", (unsigned long long)min, rc);
+	if (rc == 1) {
+		static struct part_table back;
+		struct imago_err err;
+		memset(&err, 0, sizeof(err));
+		struct region r = region_mem(c, (size_t)min, "fitted");
+		if (part_read(&r, t->sector_size, &back, &err) < 0 || back.scheme != PART_MBR)
+			finding("the fitted MBR does not read back: %s", err.msg);
+		size_t a = 0, b = 0;
+		for (size_t i = 0; i < t->n_entries; i++)
+			a += !(t->entries[i].flags & PART_EXTENDED);
+		for (size_t i = 0; i < back.n_entries; i++)
+			b += !(back.entries[i].flags & PART_EXTENDED);
+		if (a != b || part_table_is_odd(&back))
+			finding("the fitted MBR reads back with %zu partitions instead of %zu%s", b, a,
+				part_table_is_odd(&back) ? " (odd)" : "");
+	}
+	free(c);
+}
+
 static void run_one(const uint8_t *d, size_t n)
 {
 	static const uint32_t sizes[] = { 0, 512, 4096 };
@@ -336,8 +370,8 @@ static void run_one(const uint8_t *d, size_t n)
 		check_table(&t, n, sizes[k]);
 		if (k == 0 && t.scheme == PART_GPT && !part_table_is_odd(&t))
 			relocate_all(&t, d, n);
-		if (t.scheme != PART_GPT)
-			(void)part_min_disk_size(&t);
+		if (t.scheme == PART_MBR && !part_table_is_odd(&t))
+			fit_mbr(&t, d, n);
 	}
 }
 

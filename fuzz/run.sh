@@ -81,9 +81,9 @@ for t in "${targets[@]}"; do
 	fi
 	dict=()
 	[[ -f $src/fuzz/$t.dict ]] && dict=(-dict="$src/fuzz/$t.dict")
-	# Partition-table and filesystem seeds are real (trimmed) disks of up to 256 KiB.
+	# Partition-table, filesystem and E01 seeds are real (trimmed) files of up to 256 KiB.
 	max_len=65536
-	[[ $t == fs_* || $t == part ]] && max_len=262144
+	[[ $t == fs_* || $t == part || $t == e01 ]] && max_len=262144
 	marker=$(mktemp "${TMPDIR:-/tmp}/imago-fuzz-mark.XXXXXX")
 	start_corpus=$(find "$work" -type f | wc -l)
 

@@ -80,6 +80,21 @@ struct imago_create_opts {
 	size_t alloc_count;
 	imago_progress_fn progress;
 	void *progress_opaque;
+	/* Forensic (lib/forensic): stream digests of exactly the bytes read, in device order
+	 * (unreadable bytes as zeros), or NULL. The writer feeds each chunk right after
+	 * reading it and stores the digests in the metadata (hash.md5, hash.sha1,
+	 * hash.sha256) with acquire.end and the read errors (docs/FORMAT.md §5.1). */
+	struct imago_mhash *hash;
+	/* Unreadable source bytes: 0 (default) fails with -EIO at the first one. Nonzero
+	 * (sector mode, seekable source only): a failed chunk is read again read_retries
+	 * times, then sector by sector (logical sector size), each sector read_retries + 1
+	 * times; sectors that still fail are zeros in the image, BAD in its extent map and
+	 * listed in result.bad_bytes and in the metadata. */
+	int keep_going;
+	unsigned read_retries;
+	/* Called (on the reader thread) for each unreadable range as it is found. */
+	void (*on_bad)(void *opaque, uint64_t offset, uint64_t length, int error);
+	void *on_bad_opaque;
 };
 
 struct imago_create_result {
@@ -90,6 +105,8 @@ struct imago_create_result {
 	uint64_t image_bytes;    /* everything written */
 	uint64_t data_chunks, zero_chunks;
 	uint8_t digest[IMAGO_DIGEST_LEN];
+	uint64_t bad_bytes;      /* keep_going: bytes that could not be read (zeros, BAD) */
+	uint64_t bad_ranges;
 };
 
 int imago_create(const struct imago_create_opts *opts, struct imago_create_result *res,
@@ -126,7 +143,8 @@ int imago_image_meta_at(const imago_image *img, size_t i, const char **key, cons
 
 /* Read len bytes of the logical device at offset (non-USED bytes read as zeros). Returns
  * bytes read (short only at end of device) or a negative errno; -EBADMSG never returns
- * wrong data. Thread-safe: each call may use its own decompression state. */
+ * wrong data. Thread-safe: concurrent calls share the chunk cache (below) and decode
+ * different chunks in parallel. */
 ssize_t imago_image_pread(imago_image *img, void *buf, size_t len, uint64_t offset);
 
 /* Iterate the extent map: calls fn for each extent in order; a nonzero return stops. */
@@ -135,6 +153,39 @@ int imago_image_extents(const imago_image *img,
 
 /* Detail of the last error on this handle. */
 const struct imago_err *imago_image_error(const imago_image *img);
+
+/* ---------------------------------------------------------------- random access: cache
+ * imago_image_pread keeps decoded chunks in a bounded cache shared by every thread, and
+ * decodes ahead of sequential readers on worker threads (started at the first read-ahead,
+ * so a process may open an image, then fork). The defaults suit a FUSE mount or an NBD
+ * server; a program that forks after reading should turn read-ahead off until then. */
+
+enum imago_cache_flags {
+	IMAGO_CACHE_NO_READAHEAD = 1 << 0,  /* decode only what is asked for */
+};
+
+struct imago_cache_opts {
+	size_t cache_bytes;   /* decoded chunks kept; 0 = 64 MiB (always room for the
+				 read-ahead of 4 readers plus 8 chunks) */
+	unsigned threads;     /* read-ahead decoders; 0 = online CPUs, at most 8 */
+	unsigned readahead;   /* chunks decoded ahead of a sequential reader; 0 = 2 per
+				 decoder, at least 4 */
+	unsigned flags;       /* enum imago_cache_flags */
+};
+
+struct imago_cache_stats {
+	uint32_t chunk_size;
+	size_t slots;          /* chunks the cache holds */
+	unsigned threads, readahead;
+	uint64_t hits;         /* chunk lookups served from the cache (or a decode under way) */
+	uint64_t misses;       /* chunks decoded by the reader that asked */
+	uint64_t prefetched;   /* chunks decoded ahead by the workers */
+	uint64_t failed;       /* chunk decodes that failed their checks */
+};
+
+/* Replace the cache with one sized by o (NULL: defaults). Not while other threads read. */
+int imago_image_set_cache(imago_image *img, const struct imago_cache_opts *o);
+void imago_image_cache_stats(imago_image *img, struct imago_cache_stats *s);
 
 /* ---------------------------------------------------------------- restore / verify */
 
@@ -225,6 +276,98 @@ int imago_digest_fd(int fd, uint64_t size, unsigned threads, uint8_t out[IMAGO_D
 		    imago_progress_fn progress, void *opaque, struct imago_err *err);
 
 const char *imago_state_name(enum imago_state s);
+
+/* ================================================================ forensic (lib/forensic)
+ * Evidence digests (MD5, SHA-1, SHA-256 of the exact bytes), evidence containers read
+ * through one interface (imago images, E01 through libewf, raw files and devices), and
+ * the E01 writer. */
+
+enum imago_hash_alg {
+	IMAGO_HASH_MD5 = 1 << 0,
+	IMAGO_HASH_SHA1 = 1 << 1,
+	IMAGO_HASH_SHA256 = 1 << 2,
+};
+#define IMAGO_HASH_ALL 7u
+
+/* Digests in lowercase hex; an algorithm not in algs has an empty string. */
+struct imago_hashes {
+	unsigned algs;
+	uint64_t bytes;          /* bytes hashed */
+	char md5[33], sha1[41], sha256[65];
+};
+
+/* "md5", "sha1", "sha256" (one bit of enum imago_hash_alg), or NULL. */
+const char *imago_hash_name(unsigned alg);
+/* The hex digest of alg in hs, or NULL when hs does not hold it. */
+const char *imago_hashes_get(const struct imago_hashes *hs, unsigned alg);
+
+/* Several digests of one stream, each on its own thread. imago_mhash_feed queues buf (not
+ * copied) and returns a ticket (>= 0) or -EINVAL after final; buf must stay unchanged
+ * until imago_mhash_wait(ticket) (or drain) returns. Feed from one thread at a time. */
+typedef struct imago_mhash imago_mhash;
+int imago_mhash_new(unsigned algs, imago_mhash **out);
+unsigned imago_mhash_algs(const imago_mhash *h);
+int64_t imago_mhash_feed(imago_mhash *h, const void *buf, size_t len);
+void imago_mhash_wait(imago_mhash *h, uint64_t ticket);
+void imago_mhash_drain(imago_mhash *h);
+uint64_t imago_mhash_bytes(const imago_mhash *h);
+int imago_mhash_final(imago_mhash *h, struct imago_hashes *out);
+void imago_mhash_free(imago_mhash *h);
+
+/* Hash size bytes read from fd (from offset 0, with pread) in one pass. */
+int imago_hash_fd(int fd, uint64_t size, unsigned algs, struct imago_hashes *out,
+		  imago_progress_fn progress, void *opaque, struct imago_err *err);
+
+/* An evidence container opened read-only: an imago image, an E01 (EWF, all its segments
+ * found from the first), or a raw file / block device (split raw: the first piece,
+ * NAME.001). pread is thread-safe; bytes never stored read as zeros. */
+typedef struct imago_evidence imago_evidence;
+enum imago_evidence_kind { IMAGO_EVIDENCE_IMAGO = 1, IMAGO_EVIDENCE_EWF = 2, IMAGO_EVIDENCE_RAW = 3 };
+int imago_evidence_open(const char *path, imago_evidence **out, struct imago_err *err);
+void imago_evidence_close(imago_evidence *ev);
+enum imago_evidence_kind imago_evidence_kind(const imago_evidence *ev);
+uint64_t imago_evidence_size(const imago_evidence *ev);
+uint32_t imago_evidence_sector_size(const imago_evidence *ev);
+ssize_t imago_evidence_pread(imago_evidence *ev, void *buf, size_t len, uint64_t offset);
+/* Metadata under imago's key names (docs/FORMAT.md §5.1: case.*, source.*, ...). */
+int imago_evidence_meta_at(const imago_evidence *ev, size_t i, const char **key,
+			   const char **value);
+const char *imago_evidence_meta(const imago_evidence *ev, const char *key);
+/* The digests the container stores (hash.* of an imago image, MD5/SHA1 of an E01). */
+void imago_evidence_stored_hashes(const imago_evidence *ev, struct imago_hashes *out);
+/* Unreadable ranges the container records (BAD extents, E01 acquiry errors): calls fn
+ * for each in order. */
+int imago_evidence_bad_ranges(const imago_evidence *ev,
+			      int (*fn)(void *opaque, uint64_t offset, uint64_t length),
+			      void *opaque);
+/* E01 only: chunks whose checksum failed while reading so far (0 otherwise). */
+uint64_t imago_evidence_damaged(imago_evidence *ev);
+/* The underlying imago image (kind IMAGO), or NULL. */
+imago_image *imago_evidence_image(imago_evidence *ev);
+const struct imago_err *imago_evidence_error(const imago_evidence *ev);
+
+/* Write an E01 (EnCase 6 format through libewf) sequentially. path names the first
+ * segment (NAME.E01); size must be a multiple of sector_size. */
+struct imago_ewf_opts {
+	const char *path;
+	uint64_t size;
+	uint32_t sector_size;    /* 0 = 512 */
+	int level;               /* 0 none, 1 fast (default), 2 best (deflate) */
+	uint64_t segment_size;   /* 0 = libewf's default (1.4 GiB) */
+	const char *const *metadata; /* imago keys, as for create; case.* and source.* go to
+					the E01 header */
+};
+typedef struct imago_ewf_writer imago_ewf_writer;
+int imago_ewf_create(const struct imago_ewf_opts *o, imago_ewf_writer **out,
+		     struct imago_err *err);
+int imago_ewf_write(imago_ewf_writer *w, const void *buf, size_t len, struct imago_err *err);
+/* Record an unreadable range (an acquiry error) in sectors covering it. */
+int imago_ewf_add_error(imago_ewf_writer *w, uint64_t offset, uint64_t length,
+			struct imago_err *err);
+/* Store the digests (MD5, SHA-1; SHA-256 as a hash value) and close. Frees w. */
+int imago_ewf_finish(imago_ewf_writer *w, const struct imago_hashes *hs, struct imago_err *err);
+/* Close without finishing (the files are incomplete); frees w. */
+void imago_ewf_abort(imago_ewf_writer *w);
 
 #ifdef __cplusplus
 }

@@ -23,6 +23,10 @@ packages=(
 	ntfs-3g exfatprogs exfat-fuse xfsprogs
 	# peers and helpers for tests and benchmarks
 	zstd xxhash qemu-utils jq python3 time coreutils xxd partclone
+	# forensic: E01 interchange (libewf), its checkers, and the acquisition peers
+	libewf-dev ewf-tools dc3dd
+	# imago mount (FUSE) and the nbdkit plugin; nbdcopy/nbdinfo read it in tests and bench
+	libfuse3-dev fuse3 nbdkit nbdkit-plugin-dev libnbd-bin
 )
 
 if [[ ${1:-} == --list ]]; then

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "image/chunk_cache.h"
 #include "image/reader_int.h"
 #include "util/err.h"
 #include "util/xio.h"
@@ -244,19 +245,11 @@ int imago_image_open_fd(int fd, const char *name, imago_image **out, struct imag
 	if (!img)
 		return err_set(err, -ENOMEM, -1, -1, -1, "out of memory");
 	img->fd = fd;
-	img->cache_chunk = -1;
 	img->name = strdup(name ? name : "image");
-	pthread_mutex_init(&img->lock, NULL);
 	err_clear(&img->err);
 	int r = img->name ? open_checked(img, err) : -ENOMEM;
-	if (r == 0) {
-		size_t cap = ZSTD_compressBound(img->hdr.chunk_size) + FMT_FRAME_HDR_SIZE;
-		img->dctx = ZSTD_createDCtx();
-		img->cbuf = malloc(cap);
-		img->cache = malloc(img->hdr.chunk_size);
-		if (!img->dctx || !img->cbuf || !img->cache)
-			r = err_set(err, -ENOMEM, -1, -1, -1, "out of memory");
-	}
+	if (r == 0 && chunk_cache_new(img, NULL, &img->cc) < 0)
+		r = err_set(err, -ENOMEM, -1, -1, -1, "out of memory");
 	if (r < 0) {
 		imago_image_close(img);
 		return r;
@@ -283,6 +276,8 @@ void imago_image_close(imago_image *img)
 {
 	if (!img)
 		return;
+	/* first: its read-ahead workers still use the index and the file */
+	chunk_cache_free(img->cc);
 	if (img->own_fd)
 		close(img->fd);
 	extent_map_free(&img->map);
@@ -290,10 +285,6 @@ void imago_image_close(imago_image *img)
 	free(img->idx);
 	free(img->meta);
 	free(img->name);
-	ZSTD_freeDCtx(img->dctx);
-	free(img->cbuf);
-	free(img->cache);
-	pthread_mutex_destroy(&img->lock);
 	free(img);
 }
 
@@ -398,6 +389,23 @@ int reader_decode_payload(const struct fmt_frame *f, const uint8_t *payload, ZST
 	return 0;
 }
 
+/* Non-USED bytes read as zeros (FORMAT.md §2), whatever a DATA frame holds there: a
+ * writer stores them as zeros, but a frame made otherwise (its checksum is only over what
+ * it holds) must not leak other bytes through the extent map's FREE ranges. */
+static void zero_unused(const struct imago_image *img, uint64_t off, uint8_t *b, uint64_t len)
+{
+	for (uint64_t pos = off, end = off + len; pos < end;) {
+		ptrdiff_t x = extent_map_find(&img->map, pos);
+		if (x < 0)
+			break;
+		const struct imago_extent *e = &img->map.v[x];
+		uint64_t ee = e->offset + e->length < end ? e->offset + e->length : end;
+		if (e->state != IMAGO_USED)
+			memset(b + (pos - off), 0, (size_t)(ee - pos));
+		pos = ee;
+	}
+}
+
 int reader_load_chunk(const struct imago_image *img, const struct fmt_index_entry *e,
 		      ZSTD_DCtx *dctx, uint8_t *cbuf, uint8_t *out, struct imago_err *err)
 {
@@ -424,56 +432,27 @@ int reader_load_chunk(const struct imago_image *img, const struct fmt_index_entr
 			       "%s: chunk %llu (device byte %llu, image byte %llu) is damaged: %s", img->name,
 			       (unsigned long long)chunk, (unsigned long long)e->logical_offset,
 			       (unsigned long long)e->file_offset, why);
+	zero_unused(img, e->logical_offset, out, e->logical_length);
 	return 0;
-}
-
-/* Non-USED bytes read as zeros (FORMAT.md §2), whatever a DATA frame holds there: a
- * writer stores them as zeros, but a frame made otherwise (its checksum is only over what
- * it holds) must not leak other bytes through the extent map's FREE ranges. */
-static void zero_unused(const struct imago_image *img, uint64_t off, uint8_t *b, uint64_t len)
-{
-	for (uint64_t pos = off, end = off + len; pos < end;) {
-		ptrdiff_t x = extent_map_find(&img->map, pos);
-		if (x < 0)
-			break;
-		const struct imago_extent *e = &img->map.v[x];
-		uint64_t ee = e->offset + e->length < end ? e->offset + e->length : end;
-		if (e->state != IMAGO_USED)
-			memset(b + (pos - off), 0, (size_t)(ee - pos));
-		pos = ee;
-	}
 }
 
 ssize_t imago_image_pread(imago_image *img, void *buf, size_t len, uint64_t offset)
 {
-	uint64_t dsize = img->hdr.device_size, cs = img->hdr.chunk_size;
-	if (offset >= dsize || len == 0)
-		return 0;
-	if (len > dsize - offset)
-		len = (size_t)(dsize - offset);
-	uint8_t *dst = buf;
-	size_t done = 0;
-	int rc = 0;
-	pthread_mutex_lock(&img->lock);
-	while (done < len) {
-		uint64_t pos = offset + done, chunk = pos / cs, in = pos % cs;
-		uint64_t clen = fmt_chunk_len(dsize, (uint32_t)cs, chunk);
-		size_t n = (size_t)(clen - in < len - done ? clen - in : len - done);
-		const struct fmt_index_entry *e = reader_find_chunk(img, chunk);
-		if (!e) {
-			memset(dst + done, 0, n);
-		} else {
-			if (img->cache_chunk != (int64_t)chunk) {
-				img->cache_chunk = -1;
-				if ((rc = reader_load_chunk(img, e, img->dctx, img->cbuf, img->cache, &img->err)) < 0)
-					break;
-				zero_unused(img, chunk * cs, img->cache, clen);
-				img->cache_chunk = (int64_t)chunk;
-			}
-			memcpy(dst + done, img->cache + in, n);
-		}
-		done += n;
-	}
-	pthread_mutex_unlock(&img->lock);
-	return rc < 0 ? rc : (ssize_t)done;
+	return chunk_cache_pread(img->cc, buf, len, offset);
+}
+
+int imago_image_set_cache(imago_image *img, const struct imago_cache_opts *o)
+{
+	struct chunk_cache *c;
+	int r = chunk_cache_new(img, o, &c);
+	if (r < 0)
+		return err_set(&img->err, r, -1, -1, -1, "out of memory for the chunk cache");
+	chunk_cache_free(img->cc);
+	img->cc = c;
+	return 0;
+}
+
+void imago_image_cache_stats(imago_image *img, struct imago_cache_stats *s)
+{
+	chunk_cache_stats(img->cc, s);
 }

@@ -3,7 +3,6 @@
 #ifndef IMAGO_IMAGE_READER_INT_H
 #define IMAGO_IMAGE_READER_INT_H
 
-#include <pthread.h>
 #include <stdint.h>
 
 #include <zstd.h>
@@ -25,11 +24,8 @@ struct imago_image {
 	char **meta;          /* key, value, ..., NULL */
 	size_t nmeta;
 
-	pthread_mutex_t lock; /* guards the one-chunk cache and err */
-	ZSTD_DCtx *dctx;
-	uint8_t *cbuf;        /* compressed frame buffer */
-	uint8_t *cache;       /* last decoded chunk */
-	int64_t cache_chunk;  /* its number, or -1 */
+	struct chunk_cache *cc; /* decoded chunks for imago_image_pread (chunk_cache.h);
+				   it also guards err */
 	struct imago_err err;
 };
 

@@ -369,9 +369,9 @@ static int write_data(struct sctx *s, struct pl_job *j, uint64_t *failed_at)
 		return 0;
 	uint64_t pos = lo;
 	while (next_kept(&s->alloc, &pos, hi, &b, &e)) {
-		int r = target_write(&s->tgt, j->out + (b - off), b - s->wlo, (size_t)(e - b));
+		int r = target_write(&s->tgt, j->out + (b - off), b - s->wlo, (size_t)(e - b), j);
 		if (r < 0) {
-			*failed_at = b;
+			*failed_at = s->tgt.err_off + s->wlo;
 			return r;
 		}
 	}
@@ -388,7 +388,7 @@ static int write_zero_frame(struct sctx *s, uint64_t off, uint64_t len, uint64_t
 	while (next_kept(&s->alloc, &pos, hi, &b, &e)) {
 		int r = target_zero(&s->tgt, b - s->wlo, e - b);
 		if (r < 0) {
-			*failed_at = b;
+			*failed_at = s->tgt.err_off + s->wlo;
 			return r;
 		}
 		if (!s->tgt.sparse)
@@ -434,7 +434,10 @@ static int consume(void *vctx, struct pl_job *j)
 {
 	struct sctx *s = vctx;
 	uint64_t off = j->u[U_OFF], len = j->u[U_LEN];
-	int r;
+	int r, held = 0;
+	/* A write of an earlier chunk that failed comes first (device order). */
+	if (s->restore && (j->status < 0 ? target_flush(&s->tgt) : s->tgt.err) < 0)
+		return write_err(s, s->tgt.err, s->tgt.err_off + s->wlo);
 	if (j->status < 0) {
 		uint64_t chunk = off / s->cs;
 		const char *why = j->u[U_WHY] ? (const char *)(uintptr_t)j->u[U_WHY] : strerror(-j->status);
@@ -471,11 +474,19 @@ static int consume(void *vctx, struct pl_job *j)
 		r = digest_acc_leaves(&s->dig, j->aux, len);
 		if (r < 0)
 			break;
-		/* Written here, in device order, by this one thread: see target.c. */
+		/* Written here, in device order, by this one thread: see target.c. The
+		 * chunk's kept pieces are one write for the target (target_begin/end): the job
+		 * stays held while any of them is in flight, and is released once, by
+		 * job_written, after the last. */
 		if (s->restore) {
 			uint64_t at = off;
-			if ((r = write_data(s, j, &at)) < 0)
+			target_begin(&s->tgt, j);
+			r = write_data(s, j, &at);
+			held = target_end(&s->tgt, j);
+			if (r < 0)
 				return write_err(s, r, at);
+			if (held < 0)
+				return write_err(s, held, s->tgt.err_off + s->wlo);
 		}
 		if (grow((void **)&s->seen, &s->capseen, s->nseen, sizeof(*s->seen)) < 0)
 			return err_set(s->err, -ENOMEM, -1, -1, -1, "out of memory");
@@ -492,7 +503,23 @@ static int consume(void *vctx, struct pl_job *j)
 	s->cpos = off + len;
 	if (progress_tick(&s->clock, s->cpos, s->dsize, s->o->progress, s->o->progress_opaque))
 		return err_set(s->err, -ECANCELED, -1, (int64_t)s->cpos, -1, "cancelled");
-	return 0;
+	return held ? PL_HOLD : 0;
+}
+
+static void job_written(void *token)
+{
+	pipeline_release(token);
+}
+
+/* The pipeline is over: wait for the writes in flight (their jobs come back). A failure
+ * is reported here only if nothing else failed first. */
+static int drain(void *vctx)
+{
+	struct sctx *s = vctx;
+	int r = target_flush(&s->tgt);
+	if (r < 0 && !(s->err && s->err->code) && !s->prod_err.code)
+		write_err(s, r, s->tgt.err_off + s->wlo);
+	return r;
 }
 
 /* ------------------------------------------------------------------ tail */
@@ -695,7 +722,7 @@ int stream_run(const struct stream_opts *o, struct stream_result *res, struct im
 	struct sctx s = { .o = o, .err = err, .restore = o->mode == STREAM_RESTORE,
 			  .against = o->mode == STREAM_VERIFY && o->against_fd >= 0 };
 	err_clear(&s.prod_err);
-	struct imago_image tail = { .cache_chunk = -1 };
+	struct imago_image tail = { 0 };
 	const struct imago_image *t = NULL;
 	int r;
 	struct stat st;
@@ -779,13 +806,28 @@ int stream_run(const struct stream_opts *o, struct stream_result *res, struct im
 			    (unsigned long long)(s.whi - s.wlo), (unsigned long long)o->target_size);
 		goto out;
 	}
+	if (s.restore && !(o->flags & IMAGO_RESTORE_BLOCKDEV)) {
+		/* A file gets its full length now (it has it already unless the image comes
+		 * from a pipe): writes inside the file's length can be in flight together. */
+		struct stat ts;
+		if (fstat(o->target_fd, &ts) == 0 && S_ISREG(ts.st_mode) && (uint64_t)ts.st_size < s.whi - s.wlo &&
+		    ftruncate(o->target_fd, (off_t)(s.whi - s.wlo)) < 0) {
+			r = write_err(&s, -errno, s.whi);
+			goto out;
+		}
+	}
+	if (s.restore && target_open(&s.tgt, o->target_fd, o->flags, s.cs, job_written) < 0) {
+		r = err_set(err, -ENOMEM, -1, -1, -1, "out of memory");
+		goto out;
+	}
 	s.pcap = ZSTD_compressBound(s.cs);
 	s.leaves_len = digest_leaf_count(s.cs) * DIGEST_LEAF_HASH;
 	cfg = (struct pl_config){ .workers = o->threads, .in_cap = s.pcap + (s.against ? s.cs : 0),
-				  .out_cap = s.cs, .aux_cap = s.leaves_len };
+				  .out_cap = s.cs, .aux_cap = s.leaves_len,
+				  .hold = s.restore ? target_depth(&s.tgt) : 0,
+				  .drain = s.restore ? drain : NULL };
 	cfg.workers = pipeline_workers(&cfg);
-	if (!(s.dctx = calloc(cfg.workers, sizeof(*s.dctx))) ||
-	    (s.restore && target_open(&s.tgt, o->target_fd, o->flags, s.cs) < 0)) {
+	if (!(s.dctx = calloc(cfg.workers, sizeof(*s.dctx)))) {
 		r = err_set(err, -ENOMEM, -1, -1, -1, "out of memory");
 		goto out;
 	}

@@ -5,6 +5,7 @@
  * The output is written strictly sequentially, so it may be a pipe.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include <zstd.h>
 
 #include "extent/extent_map.h"
+#include "forensic/forensic.h"
 #include "image/digest.h"
 #include "image/format.h"
 #include "pipeline/pipeline.h"
@@ -26,7 +28,11 @@
 #include "util/spool.h"
 #include "util/xio.h"
 
-enum { K_RAW = FMT_FRAME_RAW, K_ZSTD = FMT_FRAME_ZSTD, K_ZERO = FMT_FRAME_ZERO };
+enum { K_RAW = FMT_FRAME_RAW, K_ZSTD = FMT_FRAME_ZSTD, K_ZERO = FMT_FRAME_ZERO, K_NONE = 99 };
+/* Job fields besides u[0] (offset), u[1] (kind), u[2] (checksum), u[3] (mixed):
+ * U_BAD: keep_going only: 0 all read, 1 some bytes unreadable, 2 all unreadable;
+ * U_TICKET: forensic digests: 1 + the ticket of the chunk's bytes, or 0. */
+enum { U_BAD = 4, U_TICKET = 5 };
 
 struct wctx {
 	const struct imago_create_opts *o;
@@ -61,6 +67,13 @@ struct wctx {
 	uint64_t zero_start, zero_len;
 	uint64_t data_frames, zero_frames, zero_chunks, stored;
 	struct progress_clock clock;
+
+	/* keep_going: unreadable ranges, appended (coalesced) by the producer in device
+	 * order, read by the consumer from its cursor; the lock covers growth. */
+	pthread_mutex_t bad_lock;
+	struct fx_range *bad;
+	size_t nbad, bad_cap, bad_cur;
+	uint64_t bad_bytes;
 };
 
 static int writer_out(int fd, uint64_t *file_off, const void *buf, size_t len, struct imago_err *err)
@@ -86,6 +99,90 @@ static int read_err(struct wctx *w, ssize_t r, uint64_t at, uint64_t want_end)
 		       (unsigned long long)(at + (uint64_t)r), (unsigned long long)want_end);
 }
 
+/* keep_going: note an unreadable range [off, off + len), merged with the one before. */
+static int bad_add(struct wctx *w, uint64_t off, uint64_t len)
+{
+	pthread_mutex_lock(&w->bad_lock);
+	int r = 0;
+	struct fx_range *last = w->nbad ? &w->bad[w->nbad - 1] : NULL;
+	if (last && last->offset + last->length == off) {
+		last->length += len;
+	} else {
+		if (w->nbad == w->bad_cap) {
+			size_t cap = w->bad_cap ? 2 * w->bad_cap : 64;
+			struct fx_range *v = realloc(w->bad, cap * sizeof(*v));
+			if (!v) {
+				r = -ENOMEM;
+				goto out;
+			}
+			w->bad = v;
+			w->bad_cap = cap;
+		}
+		w->bad[w->nbad++] = (struct fx_range){ .offset = off, .length = len };
+	}
+	w->bad_bytes += len;
+out:
+	pthread_mutex_unlock(&w->bad_lock);
+	return r;
+}
+
+static bool media_error(ssize_t r)
+{
+	return r == -EIO || r == -ENODATA;
+}
+
+/* keep_going: read one chunk, retrying, then narrowing a failure down to sectors. The
+ * sectors that stay unreadable are zeros in j->in and ranges in w->bad; anything but a
+ * media error (a short read: the source shrank) still fails. */
+static int salvage_read(struct wctx *w, struct pl_job *j, uint64_t off, size_t len)
+{
+	int fd = w->o->source_fd;
+	ssize_t r = 0;
+	for (unsigned t = 0; t <= w->o->read_retries; t++) {
+		r = xpread_full(fd, j->in, len, off);
+		if (r == (ssize_t)len) {
+			w->bytes_read += len;
+			return 0;
+		}
+		if (!media_error(r))
+			return read_err(w, r, off, w->size);
+	}
+	uint32_t sec = w->o->logical_sector_size ? w->o->logical_sector_size : 512;
+	size_t badb = 0;
+	uint64_t run_off = 0, run_len = 0;
+	for (size_t p = 0; p < len; p += sec) {
+		size_t n = len - p < sec ? len - p : sec;
+		bool ok = false;
+		for (unsigned t = 0; t <= w->o->read_retries && !ok; t++) {
+			r = xpread_full(fd, j->in + p, n, off + p);
+			if (r == (ssize_t)n)
+				ok = true;
+			else if (!media_error(r))
+				return read_err(w, r, off + p, w->size);
+		}
+		if (!ok) {
+			memset(j->in + p, 0, n);
+			int e = bad_add(w, off + p, n);
+			if (e < 0)
+				return err_set(&w->prod_err, e, -1, (int64_t)(off + p), -1, "out of memory");
+			if (run_len && run_off + run_len == off + p) {
+				run_len += n;
+			} else {
+				if (run_len && w->o->on_bad)
+					w->o->on_bad(w->o->on_bad_opaque, run_off, run_len, EIO);
+				run_off = off + p;
+				run_len = n;
+			}
+			badb += n;
+		}
+	}
+	if (run_len && w->o->on_bad)
+		w->o->on_bad(w->o->on_bad_opaque, run_off, run_len, EIO);
+	w->bytes_read += len - badb;
+	j->u[U_BAD] = badb == len ? 2 : badb ? 1 : 0;
+	return 0;
+}
+
 static int produce(void *vctx, struct pl_job *j)
 {
 	struct wctx *w = vctx;
@@ -96,8 +193,12 @@ static int produce(void *vctx, struct pl_job *j)
 		return 0;
 	uint64_t off = w->next_off;
 	uint64_t len = w->size - off < w->cs ? w->size - off : w->cs;
-	j->u[3] = 0;
-	if (!w->smart) {
+	j->u[3] = j->u[U_BAD] = j->u[U_TICKET] = 0;
+	if (w->o->keep_going) {
+		int r = salvage_read(w, j, off, (size_t)len);
+		if (r < 0)
+			return r;
+	} else if (!w->smart) {
 		ssize_t r = xread_full(w->o->source_fd, j->in, (size_t)len);
 		if (r < 0 || (uint64_t)r < len)
 			return read_err(w, r, off, w->size);
@@ -122,13 +223,28 @@ static int produce(void *vctx, struct pl_job *j)
 	j->in_len = (size_t)len;
 	j->u[0] = off;
 	w->next_off += len;
+	if (w->o->hash) {
+		/* The digests read j->in in place; consume() waits for them before the job
+		 * buffer is reused, quiesce() before it is freed. */
+		int64_t t = imago_mhash_feed(w->o->hash, j->in, (size_t)len);
+		if (t < 0)
+			return err_set(&w->prod_err, (int)t, -1, (int64_t)off, -1,
+				       "the digests were already finished");
+		j->u[U_TICKET] = (uint64_t)t + 1;
+	}
 	return 1;
 }
 
 static int work(void *vctx, struct pl_job *j, unsigned worker)
 {
 	struct wctx *w = vctx;
-	if (buf_is_zero(j->in, j->in_len)) {
+	if (j->u[U_BAD] == 2) {
+		j->u[1] = K_NONE; /* nothing could be read: no frame (FORMAT.md §2) */
+		return 0;
+	}
+	/* A chunk with unreadable bytes is never a ZERO frame: ZERO frames cover only ZERO
+	 * (and FREE) bytes, so its zeros are stored as data beside its BAD bytes. */
+	if (!j->u[U_BAD] && buf_is_zero(j->in, j->in_len)) {
 		j->u[1] = K_ZERO;
 		return 0;
 	}
@@ -214,10 +330,49 @@ static int chunk_extents(struct wctx *w, uint64_t off, uint64_t len, bool mixed,
 	return 0;
 }
 
+/* keep_going: the extent runs of a chunk holding unreadable bytes: BAD where they are,
+ * st elsewhere (sector mode only, so no FREE bytes). */
+static int bad_extents(struct wctx *w, uint64_t off, uint64_t len, enum imago_state st)
+{
+	uint64_t pos = off, end = off + len;
+	int r = 0;
+	pthread_mutex_lock(&w->bad_lock);
+	while (w->bad_cur < w->nbad && w->bad[w->bad_cur].offset + w->bad[w->bad_cur].length <= off)
+		w->bad_cur++;
+	for (size_t i = w->bad_cur; i < w->nbad && w->bad[i].offset < end && r == 0; i++) {
+		uint64_t b = w->bad[i].offset > off ? w->bad[i].offset : off;
+		uint64_t x = w->bad[i].offset + w->bad[i].length < end ? w->bad[i].offset + w->bad[i].length
+									: end;
+		if (b > pos)
+			r = extent_add(w, pos, b - pos, st);
+		if (r == 0)
+			r = extent_add(w, b, x - b, IMAGO_BAD);
+		pos = x;
+	}
+	pthread_mutex_unlock(&w->bad_lock);
+	if (r == 0 && pos < end)
+		r = extent_add(w, pos, end - pos, st);
+	return r;
+}
+
+/* keep_going: a chunk of which nothing could be read has no frame. */
+static int consume_unreadable(struct wctx *w, uint64_t off, uint64_t len)
+{
+	int r = flush_zero(w);
+	if (r < 0)
+		return r;
+	if ((r = extent_add(w, off, len, IMAGO_BAD)) < 0 || (r = digest_acc_zeros(&w->dig, len)) < 0)
+		return err_set(w->err, r, -1, (int64_t)off, -1, "cannot keep the extent map: %s",
+			       strerror(-r));
+	return 0;
+}
+
 static int consume(void *vctx, struct pl_job *j)
 {
 	struct wctx *w = vctx;
 	int r;
+	if (j->u[U_TICKET])
+		imago_mhash_wait(w->o->hash, j->u[U_TICKET] - 1);
 	if (j->status < 0) {
 		if (j->status == -ENOMEM)
 			return err_set(w->err, -ENOMEM, -1, (int64_t)j->u[0], -1, "out of memory");
@@ -228,7 +383,10 @@ static int consume(void *vctx, struct pl_job *j)
 	bool mixed = j->u[3] != 0;
 	if ((r = consume_free_gap(w, off)) < 0)
 		return r;
-	if (j->u[1] == K_ZERO) {
+	if (j->u[1] == K_NONE) {
+		if ((r = consume_unreadable(w, off, len)) < 0)
+			return r;
+	} else if (j->u[1] == K_ZERO) {
 		if (!w->zero_len)
 			w->zero_start = off;
 		w->zero_len += len;
@@ -260,7 +418,8 @@ static int consume(void *vctx, struct pl_job *j)
 			return r;
 		w->data_frames++;
 		w->stored += plen;
-		if ((r = chunk_extents(w, off, len, mixed, IMAGO_USED)) < 0 ||
+		if ((r = j->u[U_BAD] ? bad_extents(w, off, len, IMAGO_USED)
+				     : chunk_extents(w, off, len, mixed, IMAGO_USED)) < 0 ||
 		    (r = digest_acc_leaves(&w->dig, j->aux, len)) < 0)
 			return err_set(w->err, r, -1, (int64_t)off, -1, "cannot keep the extent map: %s",
 				       strerror(-r));
@@ -269,6 +428,14 @@ static int consume(void *vctx, struct pl_job *j)
 	if (progress_tick(&w->clock, off + len, w->size, w->o->progress, w->o->progress_opaque))
 		return err_set(w->err, -ECANCELED, -1, (int64_t)(off + len), -1, "cancelled");
 	return 0;
+}
+
+/* Every thread has stopped: wait for the digests still reading job buffers. */
+static void quiesce(void *vctx)
+{
+	struct wctx *w = vctx;
+	if (w->o->hash)
+		imago_mhash_drain(w->o->hash);
 }
 
 struct section_sink {
@@ -394,7 +561,19 @@ static int write_tail(struct wctx *w, const uint8_t header_bytes[FMT_HEADER_SIZE
 		return err_set(w->err, r, -1, -1, -1, "internal error: digest incomplete");
 
 	t.metadata_offset = w->file_off;
-	if ((r = build_metadata(w->o->metadata, &buf, &len, &count)) < 0)
+	const char **kv = NULL;
+	char *pool = NULL;
+	if (w->o->hash || w->o->keep_going) {
+		/* Known only now: the digests, the end time and the unreadable ranges. */
+		if ((r = fx_tail_metadata(w->o->metadata, w->o->hash, w->o->keep_going, w->bad, w->nbad,
+					  &kv, &pool)) < 0)
+			return err_set(w->err, r, -1, -1, -1, "cannot build the forensic metadata: %s",
+				       strerror(-r));
+	}
+	r = build_metadata(kv ? kv : w->o->metadata, &buf, &len, &count);
+	free(kv);
+	free(pool);
+	if (r < 0)
 		return err_set(w->err, r, -1, -1, -1, "bad metadata (empty or oversized key)");
 	spool_init(&meta, 0);
 	r = spool_append(&meta, buf, (size_t)len);
@@ -436,6 +615,8 @@ static int write_tail(struct wctx *w, const uint8_t header_bytes[FMT_HEADER_SIZE
 		res->data_chunks = w->data_frames;
 		res->zero_chunks = w->zero_chunks;
 		memcpy(res->digest, t.digest, IMAGO_DIGEST_LEN);
+		res->bad_bytes = w->bad_bytes;
+		res->bad_ranges = w->nbad;
 	}
 	return 0;
 }
@@ -454,8 +635,12 @@ int imago_create(const struct imago_create_opts *o, struct imago_create_result *
 	if (o->source_size > (UINT64_MAX >> 2))
 		return err_set(err, -EINVAL, -1, -1, -1, "source size out of range");
 
+	if (o->keep_going && o->alloc)
+		return err_set(err, -EINVAL, -1, -1, -1,
+			       "reading past unreadable sectors needs sector mode (every byte kept)");
 	struct wctx w = { .o = o, .size = o->source_size, .cs = cs, .level = level, .err = err };
 	err_clear(&w.prod_err);
+	pthread_mutex_init(&w.bad_lock, NULL);
 	if (o->alloc) {
 		uint64_t pos = 0;
 		for (size_t i = 0; i < o->alloc_count; i++) {
@@ -490,7 +675,8 @@ int imago_create(const struct imago_create_opts *o, struct imago_create_result *
 				 .out_cap = ZSTD_compressBound(cs),
 				 .aux_cap = digest_leaf_count(cs) * DIGEST_LEAF_HASH,
 				 .worker_mem = ZSTD_estimateCCtxSize_usingCParams(
-					 ZSTD_getCParams(level, cs, 0)) };
+					 ZSTD_getCParams(level, cs, 0)),
+				 .quiesce = quiesce };
 	w.nworkers = pipeline_workers(&cfg);
 	cfg.workers = w.nworkers;
 	int r = 0;
@@ -545,5 +731,7 @@ out:
 	spool_free(&w.idx);
 	spool_free(&w.ext);
 	digest_acc_free(&w.dig);
+	free(w.bad);
+	pthread_mutex_destroy(&w.bad_lock);
 	return r;
 }

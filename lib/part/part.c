@@ -266,8 +266,13 @@ uint64_t part_min_disk_size(const struct part_table *t)
 	uint64_t end = 0;
 
 	if (t->scheme == PART_MBR) {
+		/* Of the extended container only its first sector (the first EBR) counts: a
+		 * restore or clone shortens it to the disk (mbr_fit_extended); what it holds
+		 * counts. */
 		for (size_t i = 0; i < t->n_entries; i++) {
-			uint64_t e = end_of(t->entries[i].start, t->entries[i].size);
+			const struct part_entry *p = &t->entries[i];
+			uint64_t e = end_of(p->start, (p->flags & PART_EXTENDED) && p->size > t->sector_size
+								 ? t->sector_size : p->size);
 			if (e > end)
 				end = e;
 		}

@@ -111,6 +111,13 @@ int part_table_is_odd(const struct part_table *t);
  * the end of the last partition or EBR). 0 for PART_NONE. */
 uint64_t part_min_disk_size(const struct part_table *t);
 
+/* MBR on a smaller disk: when the extended partition's entry runs past disk_size but
+ * every logical partition and EBR ends inside it, shorten that entry in sector0 (a copy
+ * of LBA 0 of the table t was read from) to end with the disk. 1 when sector0 was
+ * changed, 0 when nothing had to change, -ENOSPC when something would be cut, -EINVAL
+ * when t is not an MBR or sector0 does not match it. */
+int mbr_fit_extended(const struct part_table *t, uint8_t *sector0, uint64_t disk_size);
+
 /* GPT on a disk of another size. Given the GPT as it was read (the table t, and the bytes
  * of LBA 0 .. primary entries end, `head`, head_len bytes, from the source disk), build
  * what must be written to a target of new_size bytes: a new LBA 0 (protective MBR with

@@ -7,13 +7,14 @@
 
 #include "pipeline/pipeline.h"
 
-enum job_state { J_FREE, J_READY, J_BUSY, J_DONE };
+enum job_state { J_FREE, J_READY, J_BUSY, J_DONE, J_HELD };
 
 struct pl {
 	const struct pl_ops *ops;
 	void *ctx;
 	struct pl_job *jobs;
 	enum job_state *state;
+	bool *released;             /* given back while its consume() still ran */
 	size_t njobs;
 	unsigned workers;
 
@@ -120,6 +121,20 @@ static uint8_t *buf_alloc(size_t cap)
 	return p;
 }
 
+void pipeline_release(struct pl_job *job)
+{
+	struct pl *p = job->pl_;
+	size_t i = (size_t)(job - p->jobs);
+	pthread_mutex_lock(&p->lock);
+	if (p->state[i] == J_HELD) {
+		p->state[i] = J_FREE;
+		pthread_cond_signal(&p->cond_free);
+	} else {
+		p->released[i] = true; /* from within its consume(): freed when that returns */
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
 unsigned pipeline_workers(const struct pl_config *cfg)
 {
 	unsigned w = cfg->workers;
@@ -135,7 +150,7 @@ unsigned pipeline_workers(const struct pl_config *cfg)
 	if (per_job < cfg->in_cap || per_job > limit)
 		return 1;
 	/* Each worker needs about two jobs in flight to stay busy while the others queue. */
-	while (w > 1 && per_job * (2 * (size_t)w + 2) + cfg->worker_mem * w > limit)
+	while (w > 1 && per_job * (2 * (size_t)w + 2 + cfg->hold) + cfg->worker_mem * w > limit)
 		w--;
 	return w;
 }
@@ -145,13 +160,14 @@ int pipeline_run(const struct pl_ops *ops, void *ctx, const struct pl_config *cf
 {
 	struct pl p = { .ops = ops, .ctx = ctx };
 	p.workers = pipeline_workers(cfg);
-	p.njobs = 2 * (size_t)p.workers + 2;
+	p.njobs = 2 * (size_t)p.workers + 2 + cfg->hold;
 	int ret = 0;
 	uint64_t fail_at = UINT64_MAX;
 
 	p.jobs = calloc(p.njobs, sizeof(*p.jobs));
 	p.state = calloc(p.njobs, sizeof(*p.state));
-	if (!p.jobs || !p.state) {
+	p.released = calloc(p.njobs, sizeof(*p.released));
+	if (!p.jobs || !p.state || !p.released) {
 		ret = -ENOMEM;
 		goto out_free;
 	}
@@ -160,6 +176,7 @@ int pipeline_run(const struct pl_ops *ops, void *ctx, const struct pl_config *cf
 		j->in = buf_alloc(cfg->in_cap);
 		j->out = buf_alloc(cfg->out_cap);
 		j->aux = buf_alloc(cfg->aux_cap);
+		j->pl_ = &p;
 		if ((cfg->in_cap && !j->in) || (cfg->out_cap && !j->out) || (cfg->aux_cap && !j->aux)) {
 			ret = -ENOMEM;
 			goto out_free;
@@ -213,6 +230,11 @@ int pipeline_run(const struct pl_ops *ops, void *ctx, const struct pl_config *cf
 			fail_at = seq;
 			break;
 		}
+		if (r == PL_HOLD && !p.released[i]) {
+			p.state[i] = J_HELD;
+			continue;
+		}
+		p.released[i] = false;
 		p.state[i] = J_FREE;
 		pthread_cond_signal(&p.cond_free);
 	}
@@ -227,6 +249,16 @@ out_join:
 	for (unsigned k = 0; k < started; k++)
 		pthread_join(wk[k], NULL);
 	free(wk);
+	if (cfg->drain) {
+		/* Held jobs come back before their buffers are freed. */
+		int r = cfg->drain(ctx);
+		if (r < 0 && ret == 0) {
+			ret = r;
+			fail_at = UINT64_MAX;
+		}
+	}
+	if (cfg->quiesce)
+		cfg->quiesce(ctx);
 out_sync:
 	pthread_cond_destroy(&p.cond_done);
 	pthread_cond_destroy(&p.cond_ready);
@@ -241,6 +273,7 @@ out_free:
 		}
 	free(p.jobs);
 	free(p.state);
+	free(p.released);
 	if (failed_seq)
 		*failed_seq = fail_at;
 	return ret;

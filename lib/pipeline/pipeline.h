@@ -30,7 +30,14 @@ struct pl_job {
 	uint8_t *aux;        /* aux_cap bytes of scratch (e.g. leaf hashes) */
 	uint64_t u[8];       /* small per-job fields owned by the user (offsets, kinds) */
 	int status;          /* result of produce()/work() for this job */
+	void *pl_;           /* the pipeline it belongs to (internal) */
 };
+
+/* consume() returns PL_HOLD to keep the job after it returns: its buffers stay valid and
+ * untouched until the consumer gives it back with pipeline_release() (e.g. once an
+ * asynchronous write of job->out is done), once. Giving it back from within that
+ * consume() call itself is allowed too (it is then free as soon as consume returns). */
+#define PL_HOLD 1
 
 struct pl_ops {
 	/* Fill job (in, in_len, u[]). Return 1 when a job was made, 0 at end of input, or a
@@ -39,9 +46,10 @@ struct pl_ops {
 	/* Transform a job; runs concurrently on `worker` (0..workers-1). 0 or -errno. */
 	int (*work)(void *ctx, struct pl_job *job, unsigned worker);
 	/* Take a job's result, in order. Called for failed jobs too (job->status < 0), so
-	 * the consumer, on one thread, turns a worker's failure into a message. 0 or -errno
-	 * (stops the pipeline). A consumer that returns 0 for a failed job ignores the
-	 * failure: return job->status (after recording its detail) to stop. */
+	 * the consumer, on one thread, turns a worker's failure into a message. 0, PL_HOLD
+	 * (see above) or -errno (stops the pipeline). A consumer that returns 0 for a
+	 * failed job ignores the failure: return job->status (after recording its detail)
+	 * to stop. */
 	int (*consume)(void *ctx, struct pl_job *job);
 };
 
@@ -50,7 +58,22 @@ struct pl_config {
 	size_t in_cap, out_cap, aux_cap;
 	size_t worker_mem;   /* memory each worker holds besides jobs (e.g. a zstd context) */
 	size_t mem_limit;    /* bound on job buffers + worker memory (0 = 160 MiB) */
+	/* Jobs the consumer may hold at once (PL_HOLD); as many jobs are made besides the
+	 * usual ones, so that holding them never starves the workers. Holding more
+	 * deadlocks. */
+	unsigned hold;
+	/* With hold: called on the consumer's thread once no job will be consumed any more
+	 * (end of input, error or stop), before pipeline_run returns; it must give back
+	 * every held job. 0 or -errno (returned if nothing failed before). */
+	int (*drain)(void *ctx);
+	/* Optional: called with ctx once every thread has stopped and before the job
+	 * buffers are freed, so a helper still reading job buffers (forensic stream
+	 * digests, fed by produce()) can be waited for. */
+	void (*quiesce)(void *ctx);
 };
+
+/* Give back a job that consume() held. Thread-safe. */
+void pipeline_release(struct pl_job *job);
 
 /* Number of workers a config resolves to (after the memory bound). */
 unsigned pipeline_workers(const struct pl_config *cfg);

@@ -2,8 +2,10 @@
 /*
  * imago_clone: source → target at the same offsets, USED bytes only, in one pass. The
  * producer thread reads chunk by chunk (FREE bytes are not read: they are zeros in the
- * buffer), workers hash the digest leaves and find zero blocks, and the consumer writes
- * in order on the calling thread, so reading runs ahead of writing.
+ * buffer), workers hash the digest leaves, and the consumer writes in order on the
+ * calling thread through the restore's target (lib/image/target.c: direct I/O with
+ * several writes in flight, holes for zero blocks on a sparse target), so reading runs
+ * ahead of writing.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,14 +18,13 @@
 
 #include "extent/extent_map.h"
 #include "image/digest.h"
+#include "image/target.h"
 #include "pipeline/pipeline.h"
 #include "util/err.h"
 #include "util/progress.h"
 #include "util/xio.h"
-#include "util/zero.h"
 
 #define CLONE_CHUNK (1u << 20)
-#define ZBLOCK 4096u
 
 struct cctx {
 	const struct imago_clone_opts *o;
@@ -40,6 +41,7 @@ struct cctx {
 	size_t ccur;
 	uint64_t cpos, written;
 	struct digest_acc dig;
+	struct target tgt;
 	struct progress_clock clock;
 	struct imago_err *err;
 };
@@ -78,15 +80,8 @@ static int produce(void *vctx, struct pl_job *j)
 static int work(void *vctx, struct pl_job *j, unsigned worker)
 {
 	(void)worker;
-	struct cctx *c = vctx;
-	int r = digest_leaves(j->in, j->in_len, j->aux);
-	if (r < 0)
-		return r;
-	uint8_t *zmap = j->out;
-	for (size_t b = 0, i = 0; b < j->in_len; b += ZBLOCK, i++)
-		zmap[i] = (c->o->flags & IMAGO_RESTORE_SPARSE) &&
-			  buf_is_zero(j->in + b, j->in_len - b < ZBLOCK ? j->in_len - b : ZBLOCK);
-	return 0;
+	(void)vctx;
+	return digest_leaves(j->in, j->in_len, j->aux);
 }
 
 static int target_fail(struct cctx *c, int r, uint64_t off)
@@ -97,37 +92,26 @@ static int target_fail(struct cctx *c, int r, uint64_t off)
 		       (unsigned long long)off, strerror(-r));
 }
 
-/* Write [lo, hi) of the job (device offsets), skipping zero blocks on a sparse target. */
+/* Write [lo, hi) of the job (device offsets, clipped to the target's end). */
 static int write_piece(struct cctx *c, struct pl_job *j, uint64_t lo, uint64_t hi)
 {
-	uint64_t off = j->u[0];
 	if (hi > c->limit)
 		hi = c->limit;
-	const uint8_t *zmap = j->out;
-	for (uint64_t b = lo; b < hi;) {
-		size_t i = (size_t)((b - off) / ZBLOCK);
-		uint64_t be = off + ((uint64_t)i + 1) * ZBLOCK;
-		if (be > hi)
-			be = hi;
-		if (zmap[i]) {
-			b = be;
-			continue;
-		}
-		uint64_t e = be;
-		while (e < hi && !zmap[(e - off) / ZBLOCK])
-			e = off + ((e - off) / ZBLOCK + 1) * ZBLOCK < hi ? off + ((e - off) / ZBLOCK + 1) * ZBLOCK : hi;
-		int r = xpwrite_full(c->o->target_fd, j->in + (b - off), (size_t)(e - b), b);
-		if (r < 0)
-			return target_fail(c, r, b);
-		c->written += e - b;
-		b = e;
-	}
+	if (lo >= hi)
+		return 0;
+	int r = target_write(&c->tgt, j->in + (lo - j->u[0]), lo, (size_t)(hi - lo), j);
+	if (r < 0)
+		return target_fail(c, r, c->tgt.err_off);
+	c->written += hi - lo;
 	return 0;
 }
 
 static int consume(void *vctx, struct pl_job *j)
 {
 	struct cctx *c = vctx;
+	/* A write of an earlier chunk that failed comes first (device order). */
+	if ((j->status < 0 ? target_flush(&c->tgt) : c->tgt.err) < 0)
+		return target_fail(c, c->tgt.err, c->tgt.err_off);
 	if (j->status < 0)
 		return j->status == -ENOMEM ? err_set(c->err, -ENOMEM, -1, -1, -1, "out of memory")
 					    : j->status;
@@ -138,11 +122,15 @@ static int consume(void *vctx, struct pl_job *j)
 	if ((r = digest_acc_leaves(&c->dig, j->aux, len)) < 0)
 		return err_set(c->err, r, -1, -1, -1, "internal error in digest");
 	c->cpos = off + len;
+	int held = 0;
 	if (off < c->limit) {
+		/* The chunk's pieces are one write for the target: the job stays held while
+		 * any of them is in flight, and is released once, after the last. */
+		target_begin(&c->tgt, j);
 		if (!j->u[1]) {
-			if ((r = write_piece(c, j, off, off + len)) < 0)
-				return r;
+			r = write_piece(c, j, off, off + len);
 		} else {
+			r = 0;
 			while (c->ccur < c->an && c->av[c->ccur].offset + c->av[c->ccur].length <= off)
 				c->ccur++;
 			for (size_t i = c->ccur; i < c->an && c->av[i].offset < off + len; i++) {
@@ -152,13 +140,33 @@ static int consume(void *vctx, struct pl_job *j)
 				uint64_t b = e->offset > off ? e->offset : off;
 				uint64_t x = e->offset + e->length < off + len ? e->offset + e->length : off + len;
 				if ((r = write_piece(c, j, b, x)) < 0)
-					return r;
+					break;
 			}
 		}
+		held = target_end(&c->tgt, j);
+		if (r < 0)
+			return r;
+		if (held < 0)
+			return target_fail(c, held, c->tgt.err_off);
 	}
 	if (progress_tick(&c->clock, c->cpos, c->size, c->o->progress, c->o->progress_opaque))
 		return err_set(c->err, -ECANCELED, -1, (int64_t)c->cpos, -1, "cancelled");
-	return 0;
+	return held ? PL_HOLD : 0;
+}
+
+static void job_written(void *token)
+{
+	pipeline_release(token);
+}
+
+/* The pipeline is over: wait for the writes in flight (their jobs come back). */
+static int drain(void *vctx)
+{
+	struct cctx *c = vctx;
+	int r = target_flush(&c->tgt);
+	if (r < 0 && (!c->err || !c->err->code))
+		target_fail(c, r, c->tgt.err_off);
+	return r;
 }
 
 /* --discard / --zero-free on the FREE runs below the limit. */
@@ -167,28 +175,15 @@ static int treat_free(struct cctx *c)
 	unsigned f = c->o->flags;
 	if (!(f & (IMAGO_RESTORE_DISCARD_FREE | IMAGO_RESTORE_ZERO_FREE)))
 		return 0;
-	static const uint8_t zeros[1 << 16];
 	for (size_t i = 0; i < c->an; i++) {
 		const struct imago_extent *e = &c->av[i];
 		if (e->state != IMAGO_FREE || e->offset >= c->limit)
 			continue;
 		uint64_t off = e->offset, len = e->offset + e->length > c->limit ? c->limit - off : e->length;
 		if (f & IMAGO_RESTORE_ZERO_FREE) {
-			uint64_t range[2] = { off, len };
-			if ((f & IMAGO_RESTORE_BLOCKDEV) && off % 512 == 0 && len % 512 == 0 &&
-			    ioctl(c->o->target_fd, BLKZEROOUT, range) == 0)
-				continue;
-			if (!(f & IMAGO_RESTORE_BLOCKDEV) &&
-			    fallocate(c->o->target_fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
-				      (off_t)off, (off_t)len) == 0)
-				continue;
-			for (uint64_t d = 0; d < len;) {
-				size_t n = len - d < sizeof(zeros) ? (size_t)(len - d) : sizeof(zeros);
-				int r = xpwrite_full(c->o->target_fd, zeros, n, off + d);
-				if (r < 0)
-					return target_fail(c, r, off + d);
-				d += n;
-			}
+			int r = target_zero(&c->tgt, off, len);
+			if (r < 0)
+				return target_fail(c, r, c->tgt.err_off);
 		} else if (f & IMAGO_RESTORE_BLOCKDEV) {
 			uint64_t a = (off + 4095) / 4096 * 4096, b = (off + len) / 4096 * 4096;
 			uint64_t range[2] = { a, b - a };
@@ -232,9 +227,13 @@ int imago_clone(const struct imago_clone_opts *o, struct imago_clone_result *res
 	if (r < 0)
 		return err_set(err, -ENOMEM, -1, -1, -1, "out of memory");
 	progress_clock_init(&c.clock);
+	if (target_open(&c.tgt, o->target_fd, o->flags, CLONE_CHUNK, job_written) < 0) {
+		digest_acc_free(&c.dig);
+		return err_set(err, -ENOMEM, -1, -1, -1, "out of memory");
+	}
 	struct pl_config cfg = { .workers = o->threads, .in_cap = CLONE_CHUNK,
-				 .out_cap = CLONE_CHUNK / ZBLOCK,
-				 .aux_cap = digest_leaf_count(CLONE_CHUNK) * DIGEST_LEAF_HASH };
+				 .aux_cap = digest_leaf_count(CLONE_CHUNK) * DIGEST_LEAF_HASH,
+				 .hold = target_depth(&c.tgt), .drain = drain };
 	cfg.workers = pipeline_workers(&cfg);
 	static const struct pl_ops ops = { produce, work, consume };
 	r = pipeline_run(&ops, &c, &cfg, NULL);
@@ -256,14 +255,18 @@ int imago_clone(const struct imago_clone_opts *o, struct imago_clone_result *res
 			goto out;
 		}
 	}
-	if ((r = treat_free(&c)) < 0)
+	if ((r = treat_free(&c)) < 0 || (r = target_flush(&c.tgt)) < 0) {
+		if (r < 0 && err && !err->code)
+			target_fail(&c, r, c.tgt.err_off);
 		goto out;
+	}
 	if (res) {
 		res->bytes_read = c.bytes_read;
 		res->bytes_written = c.written;
 	}
 	progress_final(&c.clock, c.size, o->progress, o->progress_opaque);
 out:
+	target_close(&c.tgt);
 	digest_acc_free(&c.dig);
 	return r;
 }

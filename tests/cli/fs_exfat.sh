@@ -46,7 +46,7 @@ emount() {
 	shift 3 2>/dev/null || shift $#
 	mkdir -p -- "$dir"
 	loop=$(losetup -f --show ${ro:+-r} "$@" -- "$img") || return 1
-	defer losetup -d "$loop"
+	defer loop_release "$loop" "$img"
 	defer umount -l "$dir"
 	EXFAT_LOOP[$dir]=$loop
 	if [[ $EXFAT_MOUNT == kernel ]]; then

@@ -120,7 +120,7 @@ check_scrub() {
 
 # ---------------------------------------------------------------- the three types
 
-make_fat f12 $((16 * MiB)) $((10 * MiB)) -F 12 -n TWELVE
+make_fat f12 $((16 * MiB)) $((7 * MiB)) -F 12 -n TWELVE
 check_facts f12 fat12
 check_scrub f12
 

@@ -458,7 +458,18 @@ loop_attach() {
 	local file=$1
 	shift
 	LOOP=$(losetup -f --show "$@" -- "$file") || die_setup "losetup $file failed"
-	defer losetup -d "$LOOP"
+	defer loop_release "$LOOP" "$file"
+}
+
+# loop_release DEV FILE: detach DEV if it is still FILE's loop device. A script that
+# detached DEV itself earlier must not detach whatever took the number since (another
+# script running at the same time, or a later case).
+loop_release() {
+	local back want
+	back=$(losetup -n -O BACK-FILE -- "$1" 2>/dev/null) || return 0
+	want=$(realpath -- "$2" 2>/dev/null) || want=$2
+	[[ $back == "$want" || $back == "$want (deleted)" ]] && losetup -d "$1"
+	return 0
 }
 
 # loop_partitions DEV: make the kernel see DEV's partitions (device nodes DEVpN).

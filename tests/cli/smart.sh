@@ -300,6 +300,29 @@ check_disk "$GLOOP" "$LOOP" 1 2 3 4
 sgdisk_clean "$LOOP"
 finish
 
+# Onto a smaller disk full of junk (the clone writes only USED bytes: the junk in FREE
+# space must not matter), and into a new file (sparse, the same size as the source).
+begin gpt_clone_to_smaller_disk_full_of_junk
+stale "$W/clone-small.raw" $((small * 1024 * 1024))
+loop_attach "$W/clone-small.raw"
+run 0 "$IMAGO" clone -q "$GLOOP" "$LOOP"
+check_disk "$GLOOP" "$LOOP" 1 2 3 4
+sgdisk_clean "$LOOP"
+finish
+
+begin gpt_clone_to_file
+run 0 "$IMAGO" clone "$GLOOP" "$W/clone-file.raw"
+# the clone's digest (FREE bytes counted as zeros) is the smart image's
+cdig=$(grep -o 'digest [0-9a-f]\{64\}' "$W/stdout" "$W/stderr" | head -1 | awk '{print $NF}')
+run 0 "$IMAGO" info --json "$GIMG"
+[[ -n $cdig && $cdig == $(jq -r .digest "$W/stdout") ]] ||
+	err "clone digest '$cdig' is not the image's $(jq -r .digest "$W/stdout")"
+[[ $(fsize "$W/clone-file.raw") == $(dev_size "$GLOOP") ]] ||
+	err "clone file size $(fsize "$W/clone-file.raw"), want $(dev_size "$GLOOP")"
+((RC == 0)) && loop_attach "$W/clone-file.raw" && check_disk "$GLOOP" "$LOOP" 1 2 3 4
+run 0 "$IMAGO" verify -q --against "$W/clone-file.raw" "$GIMG"
+finish
+
 # ---------------------------------------------------------------- MBR disk
 
 MIMG=$W/mbr.imago
@@ -318,6 +341,63 @@ sfdisk -d "$LOOP" | grep ' : ' | sed 's/.*: //' >"$W/a.sf"
 sfdisk -d "$MDISK" | grep ' : ' | sed 's/.*: //' >"$W/b.sf"
 [[ -s $W/a.sf ]] || err "no partitions on the copy"
 diff "$W/a.sf" "$W/b.sf" >/dev/null || err "partition tables differ: $(diff "$W/a.sf" "$W/b.sf" | head -5)"
+finish
+
+# A disk smaller than the extended partition (107 MiB) but holding its last logical
+# (which ends at 103 MiB): the container is shortened to the disk; restore and clone.
+# sfdisk reads the table back clean, with the same logicals.
+mbr_shrunk_ok() {
+	local dev=$1 size ext_end
+	size=$(($(blockdev --getsz "$dev")))
+	sfdisk -V "$dev" >"$W/sfv.out" 2>&1 || err "sfdisk -V $dev: $(tr '\n' ' ' <"$W/sfv.out" | head -c 300)"
+	ext_end=$(sfdisk -d "$dev" | awk -F'[=,]' '/type=5/ {print $2 + $4}' | tr -d ' ')
+	[[ -n $ext_end ]] && ((ext_end <= size)) || err "extended partition ends at sector '$ext_end', the disk has $size"
+	sfdisk -d "$dev" | grep ' : ' | grep -v 'type=5' | sed 's/.*: //' >"$W/a.sf"
+	sfdisk -d "$MDISK" | grep ' : ' | grep -v 'type=5' | sed 's/.*: //' >"$W/b.sf"
+	diff "$W/a.sf" "$W/b.sf" >/dev/null || err "partitions differ: $(diff "$W/a.sf" "$W/b.sf" | head -5)"
+}
+begin mbr_restore_shrinks_extended_partition
+truncate -s 105M "$W/mbr-105.raw"
+loop_attach "$W/mbr-105.raw"
+run 0 "$IMAGO" restore "$MIMG" "$LOOP"
+grep -q 'extended partition' "$W/stderr" || err "no word about the extended partition: $(head -c 300 "$W/stderr")"
+mbr_shrunk_ok "$LOOP"
+check_disk "$MLOOP" "$LOOP" 1 5 6
+truncate -s 102M "$W/mbr-102.raw"
+loop_attach "$W/mbr-102.raw"
+run 5 "$IMAGO" restore -q "$MIMG" "$LOOP"
+stderr_one_line 'at least [0-9]+ bytes'
+finish
+
+begin mbr_clone_shrinks_extended_partition
+stale "$W/mbr-c105.raw" $((105 * 1024 * 1024))
+loop_attach "$W/mbr-c105.raw"
+run 0 "$IMAGO" clone -q "$MLOOP" "$LOOP"
+mbr_shrunk_ok "$LOOP"
+check_disk "$MLOOP" "$LOOP" 1 5 6
+finish
+
+# ---------------------------------------------------------------- odd layout
+
+# Overlapping partitions (as hybrid ISO images have): smart imaging falls back to the
+# whole disk with a warning, the image keeps every non-zero byte (its FREE count is 0)
+# and restores byte for byte.
+begin odd_layout_copied_whole
+truncate -s 48M "$W/odd.raw"
+printf 'label: dos\nstart=2048, size=40960, type=83\nstart=43008, size=51200, type=83\n' |
+	sfdisk -q "$W/odd.raw" >/dev/null 2>&1 || err "sfdisk failed"
+mkfs.ext4 -q -F -E offset=$((2048 * 512)),nodiscard "$W/odd.raw" 20M >/dev/null 2>&1 || err "mkfs.ext4 failed"
+# entry 2 now starts inside entry 1 (start LBA 10240, little-endian at 0x1d6)
+printf '\x00\x28\x00\x00' | dd of="$W/odd.raw" bs=1 seek=$((0x1d6)) conv=notrunc status=none
+stale "$W/odd.stale" $((2 * 1024 * 1024))
+dd if="$W/odd.stale" of="$W/odd.raw" bs=1M seek=40 conv=notrunc status=none
+run 0 "$IMAGO" create "$W/odd.raw" "$W/odd.imago"
+grep -q 'odd' "$W/stderr" || err "no warning about the odd layout: $(head -c 300 "$W/stderr")"
+run 0 "$IMAGO" info --json "$W/odd.imago"
+free=$(jq -r '.extents.free.bytes' "$W/stdout")
+[[ $free == 0 ]] || err "the odd-layout image has $free FREE bytes"
+run 0 "$IMAGO" restore -q "$W/odd.imago" "$W/odd.copy"
+same "$W/odd.raw" "$W/odd.copy"
 finish
 
 # ---------------------------------------------------------------- safety

@@ -418,7 +418,7 @@ static void test_ebr_past_end(void)
 	CHECK(T.flags & PART_BEYOND_END);
 	CHECK(has_warning("past the end"));
 	CHECK(find(5) && !find(6));
-	CHECK(part_min_disk_size(&T) == 101000ull * 512);
+	CHECK(part_min_disk_size(&T) == 1011ull * 512); /* logical 5 ends there */
 	/* An extended partition entirely past the end: its first EBR cannot be read. */
 	memset(d, 0, 512);
 	mbr_entry(d, 0, 0, 0x0F, 0xFFFFFF00u, 0xFFu);
@@ -1069,6 +1069,44 @@ static void test_relocate_huge_and_args(void)
 	free(d);
 }
 
+/* An extended container running to the end of a 1 MiB disk, holding two logicals that
+ * end at sector 1200: it shrinks to a disk of 1300 sectors (entry length and CHS end),
+ * not to one of 1100 (a logical would be cut), and is left alone when it fits. */
+static void test_mbr_fit_extended(void)
+{
+	uint8_t *d = disk_new(DISK1M);
+	mbr_entry(d, 0, 0, 0x83, 64, 100);
+	mbr_entry(d, 1, 0, 0x0F, 1000, 2048 - 1000);
+	mbr_entry(d + 1000 * 512, 0, 0, 0x83, 1, 99);     /* 5: 1001..1099 */
+	mbr_entry(d + 1000 * 512, 1, 0, 0x05, 100, 101);  /* next EBR at 1100 */
+	mbr_entry(d + 1100 * 512, 0, 0, 0x07, 1, 100);    /* 6: 1101..1200 */
+	REQUIRE(readp(d, DISK1M, 0) == 0);
+	CHECK(T.n_entries == 4 && !part_table_is_odd(&T));
+	CHECK(part_min_disk_size(&T) == 1201ull * 512);
+	uint8_t s0[512];
+	memcpy(s0, d, 512);
+	CHECK(mbr_fit_extended(&T, s0, DISK1M) == 0);
+	CHECK(memcmp(s0, d, 512) == 0);
+	CHECK(mbr_fit_extended(&T, s0, 1100ull * 512) == -ENOSPC);
+	CHECK(memcmp(s0, d, 512) == 0);
+	CHECK(mbr_fit_extended(&T, s0, 1300ull * 512 + 100) == 1);
+	const uint8_t *p = s0 + 446 + 16;
+	CHECK(p[12] == (300 & 0xFF) && p[13] == (300 >> 8) && p[14] == 0 && p[15] == 0);
+	/* CHS of LBA 1299 in 255/63 geometry: cylinder 0, head 20, sector 40 */
+	CHECK(p[5] == 20 && p[6] == 40 && p[7] == 0);
+	CHECK(memcmp(s0, d, 446 + 16 + 5) == 0 && memcmp(s0 + 446 + 32, d + 446 + 32, 512 - 446 - 32) == 0);
+	/* The shrunk table reads back on the smaller disk with the same partitions. */
+	memcpy(d, s0, 512);
+	REQUIRE(readp(d, 1300u * 512, 0) == 0);
+	CHECK(T.n_entries == 4 && find(5) && find(6) && !part_table_is_odd(&T));
+	/* A table that does not match sector0 is refused. */
+	uint8_t other[512];
+	memset(other, 0, sizeof(other));
+	REQUIRE(readp(d, DISK1M, 0) == 0);
+	CHECK(mbr_fit_extended(&T, other, 1250ull * 512) == -EINVAL);
+	free(d);
+}
+
 int main(void)
 {
 	check_prog_ = "part";
@@ -1081,6 +1119,7 @@ int main(void)
 	RUN(test_ebr_loops);
 	RUN(test_ebr_chain_too_long);
 	RUN(test_ebr_link_outside);
+	RUN(test_mbr_fit_extended);
 	RUN(test_ebr_past_end);
 	RUN(test_ebr_entries_3_4);
 	RUN(test_mbr_overlap_and_end);

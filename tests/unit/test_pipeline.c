@@ -490,6 +490,129 @@ static void *par_main(void *arg)
 	return NULL;
 }
 
+/* A consumer that holds jobs (PL_HOLD), as restore does while a job's buffer is being
+ * written: it keeps up to HOLD of them, gives back the oldest when it has HOLD, and the
+ * drain callback gives back the rest. A held job's buffers must not be reused: its
+ * output is compared with a copy taken at consume time when it is given back. */
+#define HOLD 3
+
+struct hctx {
+	struct tctx t;           /* first: t_consume takes the same pointer */
+	struct pl_job *held[HOLD];
+	uint8_t snap[HOLD][OUT_CAP];
+	size_t nheld;
+	int kept_ok;
+	uint64_t released, drains;
+	int drain_err;
+};
+
+static void h_release_oldest(struct hctx *h)
+{
+	struct pl_job *j = h->held[0];
+	if (memcmp(j->out, h->snap[0], j->out_len) != 0)
+		h->kept_ok = 0;
+	pipeline_release(j);
+	h->released++;
+	memmove(&h->held[0], &h->held[1], (h->nheld - 1) * sizeof(h->held[0]));
+	memmove(h->snap[0], h->snap[1], (h->nheld - 1) * sizeof(h->snap[0]));
+	h->nheld--;
+}
+
+static int h_consume(void *ctx, struct pl_job *job)
+{
+	struct hctx *h = ctx;
+	int r = t_consume(ctx, job);
+	if (r != 0)
+		return r;
+	if (job->seq % 5 == 4) {
+		/* Given back from within consume (an asynchronous write that finished at once). */
+		pipeline_release(job);
+		h->released++;
+		return PL_HOLD;
+	}
+	if (h->nheld == HOLD)
+		h_release_oldest(h);
+	memcpy(h->snap[h->nheld], job->out, job->out_len);
+	h->held[h->nheld++] = job;
+	return PL_HOLD;
+}
+
+static int h_drain(void *ctx)
+{
+	struct hctx *h = ctx;
+	h->drains++;
+	while (h->nheld)
+		h_release_oldest(h);
+	return h->drain_err;
+}
+
+static const struct pl_ops h_ops = { .produce = t_produce, .work = t_work, .consume = h_consume };
+
+static int run_held(struct hctx *h, unsigned workers, uint64_t *failed_seq)
+{
+	struct pl_config cfg = t_cfg(workers);
+	cfg.hold = HOLD;
+	cfg.drain = h_drain;
+	h->t.workers = pipeline_workers(&cfg);
+	h->kept_ok = 1;
+	return pipeline_run(&h_ops, h, &cfg, failed_seq);
+}
+
+static void test_held_jobs(void)
+{
+	const uint64_t n = 800;
+	uint64_t ref_hash, ref_bytes;
+
+	serial_reference(n, &ref_hash, &ref_bytes);
+	for (size_t k = 0; k < NTHREADS; k++) {
+		struct hctx h;
+		uint64_t failed = 0;
+
+		memset(&h, 0, sizeof(h));
+		tctx_init(&h.t, n, 200);
+		CHECK(run_held(&h, thread_counts[k], &failed) == 0);
+		CHECK(failed == UINT64_MAX);
+		CHECK(h.t.consumed == n && h.t.hash == ref_hash && h.t.out_bytes == ref_bytes);
+		CHECK(h.kept_ok);
+		CHECK(h.released == n && h.drains == 1);
+		check_common(&h.t);
+		/* The held jobs are extra: never more jobs than the usual ones plus HOLD. */
+		CHECK(h.t.njobs_seen <= 2 * (size_t)h.t.workers + 2 + HOLD);
+	}
+}
+
+/* Drain runs on failures too (held buffers come back before they are freed), and its
+ * own error is the result only when nothing failed before. */
+static void test_held_jobs_errors(void)
+{
+	struct hctx h;
+	uint64_t failed = 0;
+
+	memset(&h, 0, sizeof(h));
+	tctx_init(&h.t, 200, 50);
+	h.t.work_fail_seq = 120;
+	h.t.work_err = -EBADMSG;
+	h.drain_err = -EIO;
+	CHECK(run_held(&h, 4, &failed) == -EBADMSG);
+	CHECK(failed == 120);
+	CHECK(h.drains == 1 && h.released == 120 && h.kept_ok);
+
+	memset(&h, 0, sizeof(h));
+	tctx_init(&h.t, 200, 50);
+	h.drain_err = -EIO;
+	CHECK(run_held(&h, 2, &failed) == -EIO);
+	CHECK(failed == UINT64_MAX);
+	CHECK(h.drains == 1 && h.released == 200 && h.kept_ok);
+
+	memset(&h, 0, sizeof(h));
+	tctx_init(&h.t, 200, 50);
+	h.t.produce_fail_seq = 77;
+	h.t.produce_err = -EIO;
+	CHECK(run_held(&h, 3, &failed) == -EIO);
+	CHECK(failed == 77);
+	CHECK(h.drains == 1 && h.released == 77 && h.kept_ok);
+}
+
 static void test_concurrent_pipelines(void)
 {
 	struct par_arg a[4];
@@ -527,5 +650,7 @@ int main(void)
 	RUN(test_consumer_error);
 	RUN(test_error_vs_end);
 	RUN(test_concurrent_pipelines);
+	RUN(test_held_jobs);
+	RUN(test_held_jobs_errors);
 	CHECK_MAIN_END();
 }

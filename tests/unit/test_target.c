@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * The restore target writer (lib/image/target.c): what it writes reads back right
- * whichever way it went (direct I/O, the page cache, or a fallback from one to the
- * other), zero blocks become holes on a sparse target, and the fd's flags come back.
+ * whichever way it went (direct I/O, in flight or not, the page cache, or a fallback
+ * from one to the other), zero blocks become holes on a sparse target, every buffer
+ * lent to an asynchronous write comes back exactly once, and the fd's flags come back.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -87,9 +90,9 @@ static void sparse_chunks_and_odd_tail(void)
 	fill_pattern(a, MiB, 1);
 	fill_pattern(b, tail, 2);
 	struct target t;
-	REQUIRE(target_open(&t, fd, IMAGO_RESTORE_SPARSE, MiB) == 0);
-	CHECK(target_write(&t, a, 0, MiB) == 0);
-	CHECK(target_write(&t, b, MiB, tail) == 0);
+	REQUIRE(target_open(&t, fd, IMAGO_RESTORE_SPARSE, MiB, NULL) == 0);
+	CHECK(target_write(&t, a, 0, MiB, NULL) == 0);
+	CHECK(target_write(&t, b, MiB, tail, NULL) == 0);
 	target_close(&t);
 	CHECK(!(fcntl(fd, F_GETFL) & O_DIRECT));
 	CHECK(lseek(fd, 0, SEEK_END) == (off_t)(MiB + tail));
@@ -118,14 +121,14 @@ static void fallback_when_refused(void)
 	REQUIRE(a && got);
 	fill_pattern(a, MiB, 3);
 	struct target t;
-	REQUIRE(target_open(&t, fd, 0, 64 * 1024) == 0);
+	REQUIRE(target_open(&t, fd, 0, 64 * 1024, NULL) == 0);
 	t.align = 1;
 	t.mem_align = 1;
-	CHECK(target_write(&t, a + 1, 7, 100000) == 0);  /* odd offset, odd address */
-	CHECK(target_write(&t, a + 4096, 100007, 4096) == 0);
+	CHECK(target_write(&t, a + 1, 7, 100000, NULL) == 0);  /* odd offset, odd address */
+	CHECK(target_write(&t, a + 4096, 100007, 4096, NULL) == 0);
 	t.align = 512;
 	t.mem_align = 512;
-	CHECK(target_write(&t, a + 1, 200000 + 1, 5000) == 0); /* odd address only */
+	CHECK(target_write(&t, a + 1, 200000 + 1, 5000, NULL) == 0); /* odd address only */
 	target_close(&t);
 	CHECK(!(fcntl(fd, F_GETFL) & O_DIRECT));
 	CHECK(read_back(fd, got, 100000, 7) == 0 && memcmp(got, a + 1, 100000) == 0);
@@ -146,9 +149,9 @@ static void zero_over_old_data(void)
 	memset(a, 0xab, 2 * MiB);
 	REQUIRE(pwrite(fd, a, 2 * MiB, 0) == (ssize_t)(2 * MiB));
 	struct target t;
-	REQUIRE(target_open(&t, fd, 0, 64 * 1024) == 0);
+	REQUIRE(target_open(&t, fd, 0, 64 * 1024, NULL) == 0);
 	fill_pattern(a, MiB, 4);
-	CHECK(target_write(&t, a, 0, MiB) == 0); /* zero blocks written, not skipped */
+	CHECK(target_write(&t, a, 0, MiB, NULL) == 0); /* zero blocks written, not skipped */
 	CHECK(target_zero(&t, MiB, MiB - 4096) == 0);
 	target_close(&t);
 	CHECK(read_back(fd, got, 2 * MiB, 0) == 0);
@@ -175,10 +178,189 @@ static void caller_flags_kept(void)
 	REQUIRE(a);
 	fill_pattern(a, MiB, 5);
 	struct target t;
-	REQUIRE(target_open(&t, fd, IMAGO_RESTORE_SPARSE, MiB) == 0);
-	CHECK(target_write(&t, a, 0, 1000) == 0); /* a short piece: page cache */
+	REQUIRE(target_open(&t, fd, IMAGO_RESTORE_SPARSE, MiB, NULL) == 0);
+	CHECK(target_write(&t, a, 0, 1000, NULL) == 0); /* a short piece: page cache */
 	target_close(&t);
 	CHECK(fcntl(fd, F_GETFL) == before);
+	free(a);
+	close(fd);
+}
+
+/* Tokens released, and whether one came back twice or was never lent. */
+static int released[16];
+static int release_bad;
+
+static int *in_calls; /* the token whose pieces are being written: no release yet */
+
+static void release(void *token)
+{
+	if (token == in_calls)
+		release_bad = 1;
+	int i = (int)((uint8_t *)token - (uint8_t *)released) / (int)sizeof(released[0]);
+	if (i < 0 || i >= 16 || released[i] != 1)
+		release_bad = 1;
+	else
+		released[i] = 2;
+}
+
+/* Many chunks with writes in flight, sparse and not, an odd tail: every byte right,
+ * every held buffer given back once, none while still in use (the buffers are
+ * overwritten as soon as they come back, so a late write would show). */
+static void async_writes(unsigned flags)
+{
+	int fd = tmp_file(0);
+	REQUIRE(fd >= 0);
+	enum { N = 12 };
+	size_t tail = MiB / 2 + 4096 + 77, total = (N - 1) * (size_t)MiB + tail;
+	uint8_t *want = malloc(total), *got = malloc(total), *bufs[N];
+	REQUIRE(want && got);
+	for (int i = 0; i < N; i++) {
+		bufs[i] = aligned(MiB);
+		REQUIRE(bufs[i]);
+		fill_pattern(want + (size_t)i * MiB, i == N - 1 ? tail : MiB, (unsigned)i + 10);
+	}
+	memset(released, 0, sizeof(released));
+	release_bad = 0;
+	REQUIRE(ftruncate(fd, (off_t)total) == 0); /* as restore does: writes can overlap */
+	struct target t;
+	REQUIRE(target_open(&t, fd, flags, MiB, release) == 0);
+	bool async = t.aio != NULL;
+	for (int i = 0; i < N; i++) {
+		size_t len = i == N - 1 ? tail : MiB;
+		memcpy(bufs[i], want + (size_t)i * MiB, len);
+		released[i] = 1;
+		int r = target_write(&t, bufs[i], (uint64_t)i * MiB, len, &released[i]);
+		CHECK(r == 0 || r == 1);
+		if (r == 0)
+			released[i] = 3; /* written at once, never held */
+		for (int k = 0; k <= i; k++)
+			if (released[k] == 2 || released[k] == 3)
+				memset(bufs[k], 0xee, MiB); /* a buffer given back is reused */
+	}
+	CHECK(target_flush(&t) == 0);
+	target_close(&t);
+	CHECK(!release_bad);
+	for (int i = 0; i < N; i++)
+		CHECK(released[i] == 2 || released[i] == 3);
+	if (!async)
+		for (int i = 0; i < N; i++)
+			CHECK(released[i] == 3);
+	CHECK(lseek(fd, 0, SEEK_END) >= (off_t)total);
+	CHECK(read_back(fd, got, total, 0) == 0);
+	CHECK(memcmp(got, want, total) == 0);
+	for (int i = 0; i < N; i++)
+		free(bufs[i]);
+	free(want);
+	free(got);
+	close(fd);
+}
+
+static void async_sparse(void)
+{
+	async_writes(IMAGO_RESTORE_SPARSE);
+}
+
+static void async_dense(void)
+{
+	async_writes(0);
+}
+
+/* One buffer written in pieces by several calls with the same token between
+ * target_begin and target_end (as a restore that skips FREE ranges does): never released
+ * before target_end, released once afterwards if target_end said 1, never if it said 0,
+ * however early each piece finished. */
+static void one_token_many_pieces(void)
+{
+	int fd = tmp_file(0);
+	REQUIRE(fd >= 0);
+	size_t total = 8 * (size_t)MiB;
+	REQUIRE(ftruncate(fd, (off_t)total) == 0);
+	uint8_t *bufs[8], *got = malloc(MiB);
+	REQUIRE(got);
+	memset(released, 0, sizeof(released));
+	release_bad = 0;
+	struct target t;
+	REQUIRE(target_open(&t, fd, IMAGO_RESTORE_SPARSE, MiB, release) == 0);
+	bool async = t.aio != NULL;
+	int held[8] = { 0 }, nheld = 0;
+	for (int i = 0; i < 8; i++) {
+		bufs[i] = aligned(MiB);
+		REQUIRE(bufs[i]);
+		fill_pattern(bufs[i], MiB, (unsigned)i + 20);
+		released[i] = 1;
+		uint64_t off = (uint64_t)i * MiB;
+		/* three pieces, the middle one left out (a range that is not restored) */
+		in_calls = &released[i];
+		CHECK(target_begin(&t, &released[i]) == 0);
+		int r1 = target_write(&t, bufs[i], off, 256 * 1024, &released[i]);
+		usleep(2000); /* let the first piece finish before the next is submitted */
+		int r2 = target_write(&t, bufs[i] + 512 * 1024, off + 512 * 1024, 256 * 1024, &released[i]);
+		usleep(2000);
+		int r3 = target_write(&t, bufs[i] + 768 * 1024, off + 768 * 1024, 256 * 1024, &released[i]);
+		CHECK(r1 >= 0 && r2 >= 0 && r3 >= 0);
+		int re = target_end(&t, &released[i]);
+		in_calls = NULL;
+		CHECK(re == 0 || re == 1);
+		held[i] = re == 1;
+		nheld += held[i] || r1 == 1 || r2 == 1 || r3 == 1;
+	}
+	if (async)
+		CHECK(nheld > 0); /* the in-flight path was taken */
+	CHECK(target_flush(&t) == 0);
+	target_close(&t);
+	CHECK(!release_bad);
+	for (int i = 0; i < 8; i++) {
+		CHECK(released[i] == (held[i] ? 2 : 1));
+		CHECK(read_back(fd, got, MiB, (uint64_t)i * MiB) == 0);
+		CHECK(memcmp(got, bufs[i], 256 * 1024) == 0);
+		CHECK(memcmp(got + 512 * 1024, bufs[i] + 512 * 1024, 512 * 1024) == 0);
+		size_t nz = 0;
+		for (size_t b = 256 * 1024; b < 512 * 1024; b++)
+			nz += got[b] != 0;
+		CHECK(nz == 0);
+		free(bufs[i]);
+	}
+	free(got);
+	close(fd);
+}
+
+/* A write that fails (past the file size limit: EFBIG, from the kernel's completion when
+ * the write was in flight) is reported with its offset and is sticky; a held buffer still
+ * comes back. */
+static void write_failure_reported(void)
+{
+	int fd = tmp_file(0);
+	REQUIRE(fd >= 0);
+	uint8_t *a = aligned(MiB);
+	REQUIRE(a);
+	fill_pattern(a, MiB, 9);
+	memset(released, 0, sizeof(released));
+	release_bad = 0;
+	struct rlimit old, lim;
+	REQUIRE(getrlimit(RLIMIT_FSIZE, &old) == 0);
+	lim = old;
+	lim.rlim_cur = 2 * MiB;
+	signal(SIGXFSZ, SIG_IGN);
+	REQUIRE(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+	struct target t;
+	REQUIRE(target_open(&t, fd, 0, MiB, release) == 0);
+	released[0] = 1;
+	CHECK(target_write(&t, a, 0, MiB, &released[0]) >= 0);
+	released[1] = 1;
+	int r = target_write(&t, a, 3 * MiB, MiB, &released[1]);
+	if (r >= 0)
+		r = target_flush(&t);
+	CHECK(r == -EFBIG);
+	CHECK(t.err == -EFBIG && t.err_off == 3 * MiB);
+	CHECK(target_write(&t, a, 4 * MiB, MiB, NULL) == -EFBIG); /* sticky */
+	CHECK(target_flush(&t) == -EFBIG);
+	target_close(&t);
+	setrlimit(RLIMIT_FSIZE, &old);
+	signal(SIGXFSZ, SIG_DFL);
+	CHECK(!release_bad);
+	uint8_t *got = malloc(MiB);
+	CHECK(got && read_back(fd, got, MiB, 0) == 0 && memcmp(got, a, MiB) == 0);
+	free(got);
 	free(a);
 	close(fd);
 }
@@ -190,5 +372,9 @@ int main(void)
 	RUN(fallback_when_refused);
 	RUN(zero_over_old_data);
 	RUN(caller_flags_kept);
+	RUN(async_sparse);
+	RUN(async_dense);
+	RUN(one_token_many_pieces);
+	RUN(write_failure_reported);
 	CHECK_MAIN_END();
 }
