@@ -30,11 +30,12 @@ SAN_EXCLUDE := --exclude-cli 'fs_*.sh' --exclude-cli smart.sh --exclude-cli nbd.
 	--exclude-cli crash.sh
 SAN_ENV := ASAN_OPTIONS=halt_on_error=1:abort_on_error=0:exitcode=66:detect_leaks=1:strict_string_checks=1:check_initialization_order=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=66
-# The ThreadSanitizer pass: the pipeline, reader and target unit tests and the
+# The ThreadSanitizer pass: the pipeline, reader, target and chunk-cache unit tests and the
 # multi-threaded CLI paths (tests/cli/threads.sh: create, verify, restore, clone with
 # --threads 4). A race is a failure (tests/run.sh counts every report).
 TSAN_BUILD ?= build-tsan
-TSAN_ONLY := --only test_pipeline --only test_reader --only test_target --only threads.sh
+TSAN_ONLY := --only test_pipeline --only test_reader --only test_target --only test_cache \
+	--only threads.sh
 TSAN_ENV := TSAN_OPTIONS=halt_on_error=0:exitcode=66:second_deadlock_stack=1
 
 # Targets run one after another (deps before build before the rest), even under make -j.
@@ -71,7 +72,8 @@ build-tsan:
 		meson setup $(TSAN_BUILD) -Db_sanitize=thread -Db_lundef=false \
 			-Dbuildtype=debug $(MESON_SETUP_ARGS); \
 	fi
-	ninja -C $(TSAN_BUILD) imago tests/test_pipeline tests/test_reader tests/test_target
+	ninja -C $(TSAN_BUILD) imago tests/test_pipeline tests/test_reader tests/test_target \
+		tests/test_cache
 
 demo: deps build
 	scripts/demo.sh $(BUILD)/imago
