@@ -220,11 +220,16 @@ int cmd_restore(int argc, char **argv)
 		} else if (t.is_block && (r == -ENOSPC || r == -EFBIG)) {
 			/* Only known once the header was read, when the image comes from a
 			 * pipe: the library compares target_size with the device size. */
-			if (res.device_size > t.size)
+			if (res.device_size > t.size) {
 				cli_target_refuse_small(a.target, t.size, res.device_size);
-			else
-				cli_fail(r, &err, a.target, "use a larger target");
-			rc = EXIT_REFUSED;
+				rc = EXIT_REFUSED;
+			} else {
+				/* Large enough, yet out of space (a thin or loop-backed
+				 * device whose backing store filled up): a failed write. */
+				snprintf(todo, sizeof(todo), "%s; %s is incomplete",
+					 cli_hint(r), a.target);
+				rc = cli_fail(r, &err, a.target, todo);
+			}
 		} else {
 			snprintf(todo, sizeof(todo), "%s; %s is incomplete", cli_hint(r),
 				 a.target);

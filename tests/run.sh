@@ -25,6 +25,8 @@
 # --prefix P puts P in front of every test name printed (e.g. "asan/").
 # --exclude-cli GLOB leaves the tests/cli scripts whose base name matches GLOB out of this
 # run (repeatable); they are neither run nor counted, and the runner says so.
+# --only GLOB runs only the unit tests and tests/cli scripts whose name (test_reader,
+# threads.sh) matches GLOB (repeatable), and no fuzz corpus replay (make check-tsan).
 # --counts FILE also writes "PASSED FAILED" to FILE.
 # Environment: TEST_TIMEOUT (seconds per program, default 300), TEST_VERBOSE=1 (print
 # every line of every program, not only FAIL lines and the per-program summary).
@@ -37,12 +39,14 @@ set -uo pipefail
 prefix=""
 counts_file=""
 excludes=()
+onlys=()
 while (($#)); do
 	case $1 in
 	--prefix) prefix=${2?--prefix needs a value}; shift 2 ;;
 	--prefix=*) prefix=${1#--prefix=}; shift ;;
 	--counts) counts_file=${2?--counts needs a value}; shift 2 ;;
 	--exclude-cli) excludes+=("${2?--exclude-cli needs a value}"); shift 2 ;;
+	--only) onlys+=("${2?--only needs a value}"); shift 2 ;;
 	--counts=*) counts_file=${1#--counts=}; shift ;;
 	-h | --help) sed -n '3,/^set /{/^#/{s/^# \{0,1\}//;p}}' "$0"; exit 0 ;;
 	--) shift; break ;;
@@ -119,6 +123,11 @@ run_prog() {
 		sanenv=(env "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$sandir/report"
 			"UBSAN_OPTIONS=${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$sandir/report")
 	fi
+	if [[ -n ${TSAN_OPTIONS:-} ]]; then
+		sandir=$logdir/sanitizer/${name//\//_}
+		mkdir -p "$sandir"
+		sanenv=(env "TSAN_OPTIONS=$TSAN_OPTIONS:log_path=$sandir/report")
+	fi
 	# (the braces keep bash's own "Segmentation fault" notice out of the output)
 	{ timeout -k 10 "$timeout_s" "${sanenv[@]}" "$@" </dev/null >"$log" 2>&1; } 2>/dev/null
 	rc=$?
@@ -155,9 +164,11 @@ run_prog() {
 	if [[ -n $sandir ]]; then
 		mapfile -t reports < <(find "$sandir" -type f -size +0 | LC_ALL=C sort)
 	fi
-	if ((${#reports[@]})) || grep -q -e '^==[0-9]*==ERROR: ' -e ': runtime error: ' "$log"; then
+	if ((${#reports[@]})) || grep -q -e '^==[0-9]*==ERROR: ' -e ': runtime error: ' \
+		-e '^WARNING: ThreadSanitizer: ' "$log"; then
 		san=$(cat "${reports[@]}" "$log" 2>/dev/null |
-			grep -m1 -e '==ERROR: ' -e ': runtime error: ' | sed 's/^==[0-9]*==//')
+			grep -m1 -e '==ERROR: ' -e ': runtime error: ' -e 'WARNING: ThreadSanitizer: ' |
+			sed 's/^==[0-9]*==//')
 		san=${san:-report in ${sandir:-the log}}
 	fi
 
@@ -217,8 +228,19 @@ mapfile -t units < <(awk '
 if ((${#units[@]} == 0)); then
 	fail "unit" "no unit_tests list found in tests/meson.build"
 fi
+# only NAME: NAME is in this run (no --only given, or one matching it).
+only() {
+	local g
+	((${#onlys[@]} == 0)) && return 0
+	for g in "${onlys[@]}"; do
+		# shellcheck disable=SC2053 # a glob on purpose
+		[[ $1 == $g ]] && return 0
+	done
+	return 1
+}
 mkdir -p "$logdir/unit"
 for u in "${units[@]}"; do
+	only "$u" || continue
 	if [[ ! -x $build/tests/$u ]]; then
 		fail "unit/$u" "not built ($build/tests/$u missing)"
 		continue
@@ -248,6 +270,7 @@ for s in "${scripts[@]}"; do
 		left_out+=("$base.sh")
 		continue
 	fi
+	only "$base.sh" || continue
 	tmp="$rundir/cli-$base"
 	mkdir -p "$tmp"
 	run_prog "cli/$base.sh" "$logdir/cli/$base.log" \
@@ -263,7 +286,8 @@ done
 # 3. Fuzz corpus replay.
 mkdir -p "$logdir/fuzz"
 replays=("$build"/fuzz/replay_*)
-if ((${#replays[@]} == 0)); then
+((${#onlys[@]})) && replays=()
+if ((${#replays[@]} == 0 && ${#onlys[@]} == 0)); then
 	fail "fuzz" "no replay programs in $build/fuzz/"
 fi
 for r in "${replays[@]}"; do

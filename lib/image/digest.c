@@ -67,6 +67,8 @@ int digest_acc_init(struct digest_acc *a, uint64_t device_size)
 	a->md = md;
 	a->device_size = device_size;
 	a->pos = 0;
+	a->tick = NULL;
+	a->tick_opaque = NULL;
 	return 0;
 }
 
@@ -99,13 +101,18 @@ int digest_acc_zeros(struct digest_acc *a, uint64_t len)
 {
 	if (check_span(a, len))
 		return -EINVAL;
-	uint64_t full = len / FMT_LEAF_SIZE;
-	/* Runs of zeros never hash zeros: they feed the precomputed leaf hash, in batches. */
-	while (full) {
+	uint64_t full = len / FMT_LEAF_SIZE, done = 0;
+	/* Runs of zeros never hash zeros: they feed the precomputed leaf hash, in batches.
+	 * Every 4096 batches (64 GiB of device, 32 MiB hashed) the tick may cancel. */
+	for (unsigned batches = 1; full; batches++) {
 		uint64_t n = full < ZERO_BATCH ? full : ZERO_BATCH;
 		if (!EVP_DigestUpdate(a->md, zero_batch, (size_t)n * DIGEST_LEAF_HASH))
 			return -ENOMEM;
 		full -= n;
+		done += n;
+		if (a->tick && batches % 4096 == 0 &&
+		    a->tick(a->tick_opaque, a->pos + done * FMT_LEAF_SIZE))
+			return -ECANCELED;
 	}
 	uint64_t rest = len % FMT_LEAF_SIZE;
 	if (rest) {

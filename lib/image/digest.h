@@ -19,6 +19,12 @@ struct digest_acc {
 	void *md;              /* EVP_MD_CTX */
 	uint64_t device_size;
 	uint64_t pos;          /* device bytes accounted for so far */
+	/* Optional (NULL after init): called now and then inside a long run of zeros with
+	 * the device position reached; nonzero cancels (-ECANCELED). An image may claim a
+	 * device of up to 2^62 bytes that is all FREE, and hashing 32 bytes per 64 KiB of
+	 * it takes days: the run must stay interruptible. */
+	int (*tick)(void *opaque, uint64_t pos);
+	void *tick_opaque;
 };
 
 /* Number of leaf hashes covering len bytes. */
@@ -37,7 +43,7 @@ void digest_acc_free(struct digest_acc *a);
 /* Feed the leaves of the next len device bytes (len a multiple of 64 KiB unless it
  * reaches the device end). */
 int digest_acc_leaves(struct digest_acc *a, const uint8_t *leaves, uint64_t len);
-/* Feed len device bytes of zeros (same alignment rule). */
+/* Feed len device bytes of zeros (same alignment rule); -ECANCELED when tick says so. */
 int digest_acc_zeros(struct digest_acc *a, uint64_t len);
 /* Finish; -EINVAL unless exactly device_size bytes were fed. */
 int digest_acc_final(struct digest_acc *a, uint8_t out[IMAGO_DIGEST_LEN]);

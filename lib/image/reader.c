@@ -389,6 +389,23 @@ int reader_decode_payload(const struct fmt_frame *f, const uint8_t *payload, ZST
 	return 0;
 }
 
+/* Non-USED bytes read as zeros (FORMAT.md §2), whatever a DATA frame holds there: a
+ * writer stores them as zeros, but a frame made otherwise (its checksum is only over what
+ * it holds) must not leak other bytes through the extent map's FREE ranges. */
+static void zero_unused(const struct imago_image *img, uint64_t off, uint8_t *b, uint64_t len)
+{
+	for (uint64_t pos = off, end = off + len; pos < end;) {
+		ptrdiff_t x = extent_map_find(&img->map, pos);
+		if (x < 0)
+			break;
+		const struct imago_extent *e = &img->map.v[x];
+		uint64_t ee = e->offset + e->length < end ? e->offset + e->length : end;
+		if (e->state != IMAGO_USED)
+			memset(b + (pos - off), 0, (size_t)(ee - pos));
+		pos = ee;
+	}
+}
+
 int reader_load_chunk(const struct imago_image *img, const struct fmt_index_entry *e,
 		      ZSTD_DCtx *dctx, uint8_t *cbuf, uint8_t *out, struct imago_err *err)
 {
@@ -415,6 +432,7 @@ int reader_load_chunk(const struct imago_image *img, const struct fmt_index_entr
 			       "%s: chunk %llu (device byte %llu, image byte %llu) is damaged: %s", img->name,
 			       (unsigned long long)chunk, (unsigned long long)e->logical_offset,
 			       (unsigned long long)e->file_offset, why);
+	zero_unused(img, e->logical_offset, out, e->logical_length);
 	return 0;
 }
 

@@ -336,6 +336,13 @@ static int work(void *vctx, struct pl_job *j, unsigned worker)
 
 /* ------------------------------------------------------------------ consumer */
 
+/* digest_acc tick: progress (and cancellation) inside a long run of zeros. */
+static int dig_tick(void *opaque, uint64_t pos)
+{
+	struct sctx *s = opaque;
+	return progress_tick(&s->clock, pos, s->dsize, s->o->progress, s->o->progress_opaque);
+}
+
 static int write_err(struct sctx *s, int r, uint64_t off)
 {
 	return err_set(s->err, r, -1, (int64_t)off, -1,
@@ -835,6 +842,8 @@ int stream_run(const struct stream_opts *o, struct stream_result *res, struct im
 		goto out;
 	}
 	progress_clock_init(&s.clock);
+	s.dig.tick = dig_tick; /* a claimed device of 2^62 FREE bytes must stay interruptible */
+	s.dig.tick_opaque = &s;
 
 	static const struct pl_ops ops = { produce, work, consume };
 	r = pipeline_run(&ops, &s, &cfg, NULL);
