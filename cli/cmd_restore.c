@@ -233,8 +233,10 @@ int cmd_restore(int argc, char **argv)
 		} else {
 			snprintf(todo, sizeof(todo), "%s; %s is incomplete", cli_hint(r),
 				 a.target);
+			/* A write that failed is the target's fault, whatever the errno. */
 			const char *where = img_name;
-			if (r == -ENOSPC || r == -EDQUOT || r == -EFBIG || r == -EROFS)
+			if (r == -ENOSPC || r == -EDQUOT || r == -EFBIG || r == -EROFS ||
+			    strncmp(err.msg, "cannot write the target", 23) == 0)
 				where = a.target;
 			rc = cli_fail(r, &err, where, todo);
 		}

@@ -229,6 +229,8 @@ eio_case() { # eio_case NAME COMMAND...
 	begin "$1"
 	shift
 	run 1 "$@" && stderr_one_line "^imago: (restore|clone): " "${EIO##*/}" 'I/O error'
+	# the write failed: the target is named as the place, not the image
+	! grep -q 'src\.imago' "$W/stderr" || err "the message names the image: $(head -c 300 "$W/stderr")"
 	sources_intact
 	finish
 }
