@@ -36,7 +36,8 @@ static void usage(FILE *f)
 	for (size_t i = 0; i < N_COMMANDS; i++)
 		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\nExit status: 0 success, 1 failure, 2 usage error, 3 image damaged or "
-		   "incomplete,\n4 verify --against found a difference, 5 refused for safety.\n"
+		   "incomplete,\n4 verify --against found a difference, 5 refused for safety,\n"
+		   "6 acquire/rescue finished but part of the source could not be read.\n"
 		   "See imago(1) (docs/imago.1.md).\n");
 }
 
@@ -57,7 +58,7 @@ int cli_getopt_error(int c, char **argv)
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		return cli_usage_error("a COMMAND is needed (create, restore, clone, verify or info)");
+		return cli_usage_error("a COMMAND is needed (create, restore, verify, info, mount, rescue, acquire, ...)");
 	const char *name = argv[1];
 	if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0) {
 		printf("imago %s (image format %d.%d)\n", IMAGO_VERSION_STRING,
