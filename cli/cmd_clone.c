@@ -192,7 +192,8 @@ int cmd_clone(int argc, char **argv)
 		} else {
 			char todo[256];
 			snprintf(todo, sizeof(todo), "%s; %s is incomplete", cli_hint(r), a.target);
-			bool write_side = r == -ENOSPC || r == -EDQUOT || r == -EFBIG || r == -EROFS;
+			bool write_side = err.in_target || r == -ENOSPC || r == -EDQUOT ||
+					  r == -EFBIG || r == -EROFS;
 			rc = cli_fail(r, &err, write_side ? a.target : a.source, todo);
 			if (rc == EXIT_DAMAGED)
 				rc = EXIT_FAIL;

@@ -235,8 +235,7 @@ int cmd_restore(int argc, char **argv)
 				 a.target);
 			/* A write that failed is the target's fault, whatever the errno. */
 			const char *where = img_name;
-			if (r == -ENOSPC || r == -EDQUOT || r == -EFBIG || r == -EROFS ||
-			    strncmp(err.msg, "cannot write the target", 23) == 0)
+			if (err.in_target || r == -ENOSPC || r == -EDQUOT || r == -EFBIG || r == -EROFS)
 				where = a.target;
 			rc = cli_fail(r, &err, where, todo);
 		}

@@ -54,6 +54,8 @@ struct imago_err {
 	int64_t file_offset;  /* offset in the image/file concerned, or -1 */
 	int64_t dev_offset;   /* logical device offset concerned, or -1 */
 	int64_t chunk;        /* chunk number concerned, or -1 */
+	int in_target;        /* 1: writing the restore/clone target failed (the target is
+				 the place to name), 0 otherwise */
 	char msg[512];        /* one line, no trailing newline: what failed and where */
 };
 

@@ -345,7 +345,7 @@ static int dig_tick(void *opaque, uint64_t pos)
 
 static int write_err(struct sctx *s, int r, uint64_t off)
 {
-	return err_set(s->err, r, -1, (int64_t)off, -1,
+	return err_set_target(s->err, r, (int64_t)off,
 		       r == -ENOSPC ? "target is full at device byte %llu: restore stopped, the target is incomplete"
 				    : "cannot write the target at device byte %llu (%s): the target is incomplete",
 		       (unsigned long long)off, strerror(-r));

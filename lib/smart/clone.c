@@ -86,7 +86,7 @@ static int work(void *vctx, struct pl_job *j, unsigned worker)
 
 static int target_fail(struct cctx *c, int r, uint64_t off)
 {
-	return err_set(c->err, r, -1, (int64_t)off, -1,
+	return err_set_target(c->err, r, (int64_t)off,
 		       r == -ENOSPC ? "target is full at byte %llu: the clone is incomplete"
 				    : "cannot write the target at byte %llu (%s): the clone is incomplete",
 		       (unsigned long long)off, strerror(-r));

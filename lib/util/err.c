@@ -14,10 +14,25 @@ int err_set(struct imago_err *err, int code, int64_t file_offset, int64_t dev_of
 	err->file_offset = file_offset;
 	err->dev_offset = dev_offset;
 	err->chunk = chunk;
+	err->in_target = 0;
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	va_end(ap);
+	return code;
+}
+
+int err_set_target(struct imago_err *err, int code, int64_t dev_offset, const char *fmt, ...)
+{
+	if (!err)
+		return code;
+	va_list ap;
+	va_start(ap, fmt);
+	char msg[sizeof(err->msg)];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	err_set(err, code, -1, dev_offset, -1, "%s", msg);
+	err->in_target = 1;
 	return code;
 }
 
@@ -29,6 +44,7 @@ void err_clear(struct imago_err *err)
 	err->file_offset = -1;
 	err->dev_offset = -1;
 	err->chunk = -1;
+	err->in_target = 0;
 	err->msg[0] = '\0';
 }
 

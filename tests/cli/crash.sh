@@ -229,8 +229,9 @@ eio_case() { # eio_case NAME COMMAND...
 	begin "$1"
 	shift
 	run 1 "$@" && stderr_one_line "^imago: (restore|clone): " "${EIO##*/}" 'I/O error'
-	# the write failed: the target is named as the place, not the image
-	! grep -q 'src\.imago' "$W/stderr" || err "the message names the image: $(head -c 300 "$W/stderr")"
+	# the write failed: the target is named as the place, not the image or the source
+	! grep -q -E '/src(\.imago)?, ' "$W/stderr" ||
+		err "the message names the image or source as the place: $(head -c 300 "$W/stderr")"
 	sources_intact
 	finish
 }
